@@ -1,0 +1,54 @@
+# Two commands matter: `make test` and `make demo`. Both install what they need first.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV_BIN := .venv/bin
+IN_NETNS := scripts/in-netns
+PYTEST := $(IN_NETNS) $(VENV_BIN)/pytest -n 2 --durations=5
+ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections
+
+.PHONY: setup test demo lint sanity unit sandbox-tests integration e2e build collection-link constraints
+
+setup:
+	bash scripts/setup.sh
+
+test: setup lint build unit sandbox-tests integration e2e sanity
+	@echo "make test: all layers passed"
+
+demo: setup
+	bash scripts/demo.sh
+
+collection-link:
+	@mkdir -p .cache/collections/ansible_collections/cattle
+	@ln -sfn ../../../.. .cache/collections/ansible_collections/cattle/immutable
+
+lint: collection-link
+	$(ANSIBLE_ENV) $(VENV_BIN)/ansible-lint
+	$(VENV_BIN)/antsibull-changelog lint
+	$(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc --list cattle.immutable --type module | grep -q image_info
+	@for module in plugins/modules/*.py; do \
+	  $(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc "cattle.immutable.$$(basename "$$module" .py)" >/dev/null; done
+
+sanity:
+	bash scripts/sanity.sh
+
+unit:
+	$(VENV_BIN)/pytest tests/unit -q
+
+sandbox-tests:
+	$(PYTEST) tests/sandbox -q
+
+integration:
+	$(PYTEST) tests/integration -q
+
+e2e:
+	$(PYTEST) tests/e2e -q
+
+build:
+	bash scripts/build-check.sh
+
+# Refreeze every transitive pin after changing requirements/*.txt.
+constraints:
+	python3 -m venv .cache/freeze && .cache/freeze/bin/pip install -q -r requirements/test.txt
+	( echo "# Every package of the test environment, frozen. Regenerate with: make constraints"; \
+	  .cache/freeze/bin/pip freeze ) > requirements/constraints.txt
+	rm -rf .cache/freeze

@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: cattle.immutable contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Finding AMIs: the query an image_info call describes, and the AWS calls it makes."""
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.ec2 import describe_images
+from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
+
+from ansible_collections.cattle.immutable.plugins.module_utils import naming
+
+
+class StageParameterErrorHandler(AWSErrorHandler):
+    _CUSTOM_EXCEPTION = AnsibleAWSError
+
+    @classmethod
+    def _is_missing(cls):
+        return is_boto3_error_code("ParameterNotFound")
+
+
+@StageParameterErrorHandler.list_error_handler("read the stage pointer", None)
+@AWSRetry.jittered_backoff()
+def get_parameter(ssm_client, name):
+    return ssm_client.get_parameter(Name=name)["Parameter"]
+
+
+def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None):
+    """The DescribeImages filters for a query, as an Ansible-style dict.
+
+    Ids go in as an image-id filter rather than ImageIds: AWS fails the whole call on one
+    unknown id, and an info module should report what it found instead.
+    """
+    filters = dict(extra or {})
+    if image_ids:
+        filters["image-id"] = list(image_ids)
+    if name:
+        filters["name"] = name
+    for key, value in (tags or {}).items():
+        filters["tag:" + key] = value
+    if app:
+        filters.update(naming.app_tag_filter(app))
+    return filters
+
+
+def describe_request(filters, owners):
+    request = {"Filters": ansible_dict_to_boto3_filter_list(filters)}
+    if owners:
+        request["Owners"] = [str(owner) for owner in owners]
+    return request
+
+
+def image_facts(image):
+    """One image as snake_case facts with its tags as a plain dict."""
+    tags = image.get("Tags", [])
+    facts = camel_dict_to_snake_dict({key: value for key, value in image.items() if key != "Tags"})
+    facts["tags"] = boto3_tag_list_to_ansible_dict(tags)
+    return facts
+
+
+def newest_first(images):
+    return sorted(images, key=lambda image: (image.get("creation_date", ""), image["image_id"]), reverse=True)
+
+
+def find_images(ec2_client, filters, owners):
+    images = describe_images(ec2_client, **describe_request(filters, owners))
+    return newest_first([image_facts(image) for image in images])
+
+
+def read_stage_pointer(ssm_client, app, stage, prefix):
+    """The AMI id a stage points at, with the parameter's name and version (None if unset)."""
+    name = naming.stage_parameter_name(app, stage, prefix)
+    parameter = get_parameter(ssm_client, name)
+    if parameter is None:
+        return {"name": name, "image_id": None, "version": None}
+    return {"name": name, "image_id": parameter["Value"], "version": parameter.get("Version")}

@@ -1,0 +1,233 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cattle.immutable contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: image_info
+version_added: 0.1.0
+short_description: Find golden AMIs by id, name, tags, or app and stage
+description:
+  - Finds AMIs and returns their facts newest first, with tags as a dictionary.
+  - Queries combine; an AMI must match all that is given.
+  - O(app) matches the C(cattle:app) tag that every image built by this collection carries.
+  - O(stage) reads the stage pointer, the SSM parameter C(/<prefix>/<app>/<stage>), and returns
+    the AMI it names if that AMI belongs to O(app).
+  - Ids that do not exist are reported in RV(missing_image_ids) instead of failing the task.
+author:
+  - cattle.immutable maintainers (@cattle-immutable)
+options:
+  image_ids:
+    description:
+      - AMI ids to find.
+    type: list
+    elements: str
+    aliases: [image_id]
+  name:
+    description:
+      - AMI name, or a pattern with C(*) and C(?) wildcards.
+    type: str
+  tags:
+    description:
+      - Tags the AMIs must carry, as a dictionary of key to value. A value may use wildcards.
+    type: dict
+  app:
+    description:
+      - App the AMIs were built for (the C(cattle:app) tag).
+      - Lowercase letters, digits and single hyphens, starting with a letter, at most 20 characters.
+    type: str
+  stage:
+    description:
+      - Return the AMI that this stage of O(app) points at.
+    type: str
+  prefix:
+    description:
+      - First segment of the SSM parameter path of stage pointers.
+    type: str
+    default: cattle
+  owners:
+    description:
+      - Owners of the AMIs, as account ids or C(self), C(amazon), C(aws-marketplace).
+      - An empty list searches every AMI the account can see, which is slow on AWS.
+    type: list
+    elements: str
+    default: [self]
+  filters:
+    description:
+      - Further DescribeImages filters, as a dictionary of filter name to value or list of values.
+      - See U(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeImages.html).
+    type: dict
+    default: {}
+notes:
+  - Supports check mode; it never changes anything.
+  - Throttling and transient errors are retried with jittered backoff.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Find the newest image of the web app
+  cattle.immutable.image_info:
+    app: web
+  register: web_images
+
+- name: Use it
+  ansible.builtin.debug:
+    msg: "{{ web_images.images[0].image_id }}"
+  when: web_images.images | length > 0
+
+- name: Find the image that production runs
+  cattle.immutable.image_info:
+    app: web
+    stage: prod
+
+- name: Find images by name pattern and tag
+  cattle.immutable.image_info:
+    name: "web-*"
+    tags:
+      cattle:validation: passed
+
+- name: Look up known ids, reporting those that are gone
+  cattle.immutable.image_info:
+    image_ids:
+      - ami-0123456789abcdef0
+      - ami-0fedcba9876543210
+"""
+
+RETURN = r"""
+images:
+  description: The AMIs found, newest first. Keys are the DescribeImages fields in snake_case.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The AMI id.
+      type: str
+      sample: ami-0123456789abcdef0
+    name:
+      description: The AMI name.
+      type: str
+      sample: web-3f2a9c0d1e4b5a6f
+    state:
+      description: The AMI state.
+      type: str
+      sample: available
+    creation_date:
+      description: When the AMI was created.
+      type: str
+      sample: "2026-11-26T10:00:00.000Z"
+    owner_id:
+      description: The account that owns the AMI.
+      type: str
+      sample: "123456789012"
+    tags:
+      description: The AMI's tags as a dictionary.
+      type: dict
+      sample: {"cattle:app": "web", "cattle:fingerprint": "3f2a9c0d1e4b5a6f"}
+    block_device_mappings:
+      description: The block devices of the AMI, with their snapshots.
+      type: list
+      elements: dict
+    deprecation_time:
+      description: When the AMI is or was deprecated, if deprecation is set.
+      type: str
+      returned: when set
+    imds_support:
+      description: C(v2.0) when instances launched from the AMI must use IMDSv2.
+      type: str
+      returned: when set
+missing_image_ids:
+  description: Ids from O(image_ids) that matched no AMI.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+stage_pointer:
+  description: The stage pointer that was read, when O(stage) was given.
+  returned: when O(stage) is given
+  type: dict
+  contains:
+    name:
+      description: The SSM parameter name.
+      type: str
+      sample: /cattle/web/prod
+    image_id:
+      description: The AMI id it names, or null when the stage has never been set.
+      type: str
+      sample: ami-0123456789abcdef0
+    version:
+      description: The parameter version.
+      type: int
+      sample: 3
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
+from ansible_collections.cattle.immutable.plugins.module_utils import naming
+
+
+def validate_params(params):
+    for image_id in params["image_ids"] or []:
+        naming.validate_image_id(image_id)
+    if params["app"] is not None:
+        naming.validate_app(params["app"])
+    if params["stage"] is not None:
+        naming.stage_parameter_name(params["app"], params["stage"], params["prefix"])
+
+
+def find(module):
+    params = module.params
+    ec2 = module.client("ec2")
+    result = {}
+    image_ids = list(params["image_ids"] or [])
+    if params["stage"] is not None:
+        pointer = image_utils.read_stage_pointer(module.client("ssm"), params["app"], params["stage"], params["prefix"])
+        result["stage_pointer"] = pointer
+        if pointer["image_id"] is None:
+            return dict(result, images=[], missing_image_ids=[])
+        image_ids.append(pointer["image_id"])
+    filters = image_utils.image_filters(
+        image_ids=image_ids, name=params["name"], tags=params["tags"], app=params["app"], extra=params["filters"]
+    )
+    images = image_utils.find_images(ec2, filters, params["owners"])
+    found = {image["image_id"] for image in images}
+    result["images"] = images
+    result["missing_image_ids"] = [image_id for image_id in params["image_ids"] or [] if image_id not in found]
+    return result
+
+
+def main():
+    argument_spec = dict(
+        image_ids=dict(type="list", elements="str", aliases=["image_id"]),
+        name=dict(type="str"),
+        tags=dict(type="dict"),
+        app=dict(type="str"),
+        stage=dict(type="str"),
+        prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
+        owners=dict(type="list", elements="str", default=["self"]),
+        filters=dict(type="dict", default={}),
+    )
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        required_by={"stage": "app"},
+    )
+    try:
+        validate_params(module.params)
+    except naming.NamingError as e:
+        module.fail_json(msg=f"{e}; nothing was looked up")
+    try:
+        result = find(module)
+    except AnsibleAWSError as e:
+        module.fail_json_aws_error(e)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""cattle.immutable.image_info through real ansible-playbook runs against the sandbox."""
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+FIND = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: find
+      cattle.immutable.image_info: {args}
+      register: found
+"""
+
+
+def find_play(**args):
+    import json
+
+    return FIND.format(args=json.dumps(args))
+
+
+def register_image(ec2, name, tags):
+    image_id = ec2.register_image(
+        Name=name,
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
+    ec2.create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return image_id
+
+
+@pytest.fixture
+def ec2(boto3_client):
+    return boto3_client("ec2")
+
+
+@pytest.fixture
+def ssm(boto3_client):
+    return boto3_client("ssm")
+
+
+@pytest.fixture
+def web_images(ec2):
+    """Two images of app web, created a second apart so creation dates differ; one of app api."""
+    older = register_image(ec2, "web-0000000000000001", {"cattle:app": "web", "cattle:validation": "passed"})
+    time.sleep(1.1)
+    newer = register_image(ec2, "web-0000000000000002", {"cattle:app": "web", "cattle:validation": "failed"})
+    other = register_image(ec2, "api-0000000000000001", {"cattle:app": "api"})
+    return {"older": older, "newer": newer, "other": other}
+
+
+def image_ids(result):
+    return [image["image_id"] for image in result["images"]]
+
+
+def sandbox_state(ec2, ssm):
+    images = sorted((i["ImageId"], i["Name"], repr(sorted(i.get("Tags", []), key=str))) for i in ec2.describe_images(Owners=["self"])["Images"])
+    parameters = sorted(p["Name"] for p in ssm.describe_parameters()["Parameters"])
+    return images, parameters
+
+
+def test_finds_the_images_of_an_app_newest_first(playbook, web_images):
+    run = playbook(find_play(app="web"))
+    assert not run.failed, run.explain()
+    result = run.result("find")
+    assert image_ids(result) == [web_images["newer"], web_images["older"]]
+    assert result["changed"] is False
+    newest = result["images"][0]
+    assert newest["tags"]["cattle:app"] == "web"
+    assert newest["state"] == "available"
+    assert newest["name"] == "web-0000000000000002"
+
+
+def test_finds_by_name_pattern_and_tags(playbook, web_images):
+    run = playbook(find_play(name="web-*", tags={"cattle:validation": "passed"}))
+    assert not run.failed, run.explain()
+    assert image_ids(run.result("find")) == [web_images["older"]]
+
+
+def test_finds_by_id_and_reports_ids_that_do_not_exist(playbook, web_images):
+    missing = "ami-0123456789abcdef0"
+    run = playbook(find_play(image_ids=[web_images["other"], missing]))
+    assert not run.failed, run.explain()
+    result = run.result("find")
+    assert image_ids(result) == [web_images["other"]]
+    assert result["missing_image_ids"] == [missing]
+
+
+def test_app_and_stage_follow_the_stage_pointer(playbook, web_images, ssm):
+    ssm.put_parameter(Name="/cattle/web/prod", Value=web_images["older"], Type="String", DataType="aws:ec2:image")
+    run = playbook(find_play(app="web", stage="prod"))
+    assert not run.failed, run.explain()
+    result = run.result("find")
+    assert image_ids(result) == [web_images["older"]]
+    assert result["stage_pointer"] == {"name": "/cattle/web/prod", "image_id": web_images["older"], "version": 1}
+
+
+def test_a_stage_pointer_naming_another_apps_image_finds_nothing(playbook, web_images, ssm):
+    ssm.put_parameter(Name="/cattle/web/staging", Value=web_images["other"], Type="String")
+    run = playbook(find_play(app="web", stage="staging"))
+    assert not run.failed, run.explain()
+    assert run.result("find")["images"] == []
+
+
+def test_an_unset_stage_finds_nothing(playbook, web_images):
+    run = playbook(find_play(app="web", stage="prod"))
+    assert not run.failed, run.explain()
+    result = run.result("find")
+    assert result["images"] == [] and result["stage_pointer"]["image_id"] is None
+
+
+def test_check_mode_returns_the_same_answer(playbook, web_images):
+    run = playbook(find_play(app="web"), check=True)
+    assert not run.failed, run.explain()
+    assert image_ids(run.result("find")) == [web_images["newer"], web_images["older"]]
+
+
+def test_throttling_is_retried_through(playbook, web_images, aws):
+    aws.control.reset_counters()
+    aws.control.add_fault(service="ec2", action="DescribeImages", kind="throttle", count=3)
+    run = playbook(find_play(app="web"))
+    assert not run.failed, run.explain()
+    assert image_ids(run.result("find")) == [web_images["newer"], web_images["older"]]
+    # Three throttled answers, then the one that succeeded.
+    assert aws.control.counters()["ec2:DescribeImages"] == 4
+
+
+def test_throttling_beyond_botocore_retries_is_retried_by_the_module(playbook, web_images, aws):
+    aws.control.reset_counters()
+    # botocore's legacy mode tries 5 times; the module's own backoff must carry on.
+    aws.control.add_fault(service="ec2", action="DescribeImages", kind="throttle", count=6)
+    run = playbook(find_play(app="web"))
+    assert not run.failed, run.explain()
+    assert aws.control.counters()["ec2:DescribeImages"] == 7
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"app": "Web_1"}, "app 'Web_1' is not a valid app name"),
+        ({"image_ids": ["ami-nothex"]}, "image_ids: 'ami-nothex' is not an AMI id"),
+        ({"app": "web", "stage": "Prod"}, "stage 'Prod' is not a valid stage name"),
+    ],
+)
+def test_bad_input_fails_naming_the_input_and_changes_nothing(playbook, web_images, ec2, ssm, aws, args, message):
+    before = sandbox_state(ec2, ssm)
+    aws.control.reset_counters()
+    run = playbook(find_play(**args))
+    assert run.failed
+    result = run.result("find")
+    assert result["failed"] is True
+    assert message in result["msg"] and "nothing was looked up" in result["msg"]
+    # It failed before calling AWS at all.
+    assert aws.control.counters() == {}
+    assert sandbox_state(ec2, ssm) == before
+
+
+def test_stage_without_app_is_refused(playbook):
+    run = playbook(find_play(stage="prod"))
+    assert run.failed
+    assert "app" in run.result("find")["msg"]

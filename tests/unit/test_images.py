@@ -1,0 +1,51 @@
+"""Building the DescribeImages query and shaping its answer (no AWS involved)."""
+
+from ansible_collections.cattle.immutable.plugins.module_utils import images
+
+
+def test_filters_combine_every_query_part():
+    filters = images.image_filters(
+        image_ids=["ami-12345678"], name="web-*", tags={"team": "a"}, app="web", extra={"state": "available"}
+    )
+    assert filters == {
+        "image-id": ["ami-12345678"],
+        "name": "web-*",
+        "tag:team": "a",
+        "tag:cattle:app": "web",
+        "state": "available",
+    }
+
+
+def test_owners_are_passed_as_strings():
+    request = images.describe_request({}, ["self", 123456789012])
+    assert request["Owners"] == ["self", "123456789012"]
+
+
+def test_no_owners_means_no_owner_restriction():
+    assert "Owners" not in images.describe_request({"name": "x"}, [])
+
+
+def test_image_facts_are_snake_case_with_tags_as_dict():
+    facts = images.image_facts(
+        {
+            "ImageId": "ami-12345678",
+            "CreationDate": "2026-01-01T00:00:00.000Z",
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-1"}}],
+            "Tags": [{"Key": "cattle:app", "Value": "web"}, {"Key": "Name", "Value": "Web"}],
+        }
+    )
+    assert facts["image_id"] == "ami-12345678"
+    assert facts["block_device_mappings"][0]["ebs"]["snapshot_id"] == "snap-1"
+    # Tag keys are data, never re-cased.
+    assert facts["tags"] == {"cattle:app": "web", "Name": "Web"}
+
+
+def test_images_sort_newest_first_with_stable_ties():
+    found = images.newest_first(
+        [
+            {"image_id": "ami-00000001", "creation_date": "2026-01-01T00:00:00.000Z"},
+            {"image_id": "ami-00000003", "creation_date": "2026-03-01T00:00:00.000Z"},
+            {"image_id": "ami-00000002", "creation_date": "2026-03-01T00:00:00.000Z"},
+        ]
+    )
+    assert [image["image_id"] for image in found] == ["ami-00000003", "ami-00000002", "ami-00000001"]
