@@ -12,6 +12,7 @@ setup:
 	bash scripts/setup.sh
 
 test: setup lint build unit sandbox-tests integration e2e sanity
+	bash scripts/check-leftovers.sh
 	@echo "make test: all layers passed"
 
 demo: setup

@@ -42,4 +42,4 @@ link_collection() {
 start_sandbox
 link_collection
 ANSIBLE_COLLECTIONS_PATH="$WORK/collections" ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
-  .venv/bin/ansible-playbook -i localhost, sandbox/demo/first-image.yml
+  .venv/bin/ansible-playbook sandbox/demo/first-image.yml

@@ -1,0 +1,174 @@
+"""SandboxControl: the client of the sandbox's control API. Standard library only.
+
+Usable from any process that can reach the sandbox's port: a test, a benchmark, a
+shell script through `python -c`. It never reads a proxy setting (the sandbox is
+always on 127.0.0.1).
+"""
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+PREFIX = "/_sandbox/"
+TIMEOUT_SECONDS = 30
+
+
+class SandboxControlError(RuntimeError):
+    """The control API refused a request; the message says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"sandbox control API answered {status}: {message}")
+        self.status = status
+
+
+class SandboxControl:
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint.rstrip("/")
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "SandboxControl":
+        """The sandbox that AWS_ENDPOINT_URL (as set by SandboxAWS.env()) points at."""
+        endpoint = (os.environ if environ is None else environ).get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            raise SandboxControlError(0, "AWS_ENDPOINT_URL is not set: no sandbox to control")
+        return cls(endpoint)
+
+    def __repr__(self) -> str:
+        return f"SandboxControl({self.endpoint!r})"
+
+    # -- whole sandbox ---------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        return bool(self._get("ping").get("ok"))
+
+    def reset(self) -> None:
+        """moto's state, fidelity settings and test state, fault rules and counters back to the start."""
+        self._post("reset")
+
+    # -- counters ----------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """Requests per "service:Action" (SigV4 service name), faulted ones included."""
+        return self._get("counters")["counters"]
+
+    def reset_counters(self) -> None:
+        self._post("counters/reset")
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def add_fault(
+        self,
+        service: str | None,
+        action: str | None,
+        kind: str,
+        count: int | None = None,
+        probability: float = 1.0,
+        delay: float = 0.0,
+        status: int | None = None,
+        seed: int = 0,
+    ) -> int:
+        """Adds a rule and returns its id. kind: throttle, server_error, delay, lose_response."""
+        rule = {
+            "service": service,
+            "action": action,
+            "kind": kind,
+            "count": count,
+            "probability": probability,
+            "delay": delay,
+            "status": status,
+            "seed": seed,
+        }
+        return self._post("faults", rule)["id"]
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The rules, each with `remaining` fires (None: no limit) and `fired` so far."""
+        return self._get("faults")["faults"]
+
+    def clear_faults(self) -> None:
+        self._post("faults/clear")
+
+    # -- fidelity ------------------------------------------------------------------------------
+
+    def fidelity(self) -> dict[str, Any]:
+        return self._get("fidelity")["fidelity"]
+
+    def set_fidelity(self, **settings: Any) -> dict[str, Any]:
+        """Changes fidelity settings (see FidelitySettings) and returns all of them."""
+        return self._post("fidelity", settings)["fidelity"]
+
+    # -- target health ---------------------------------------------------------------------------
+
+    def set_target_health(
+        self,
+        target_group_arn: str,
+        target_ids: list[str] | None = None,
+        state: str = "unhealthy",
+        reason: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        """Overrides the health-check outcome of targets (None: every target of the group, now
+        and later). `target_group_arn` may also be a target group name, even one not created yet."""
+        self._post(
+            "target-health",
+            {
+                "target_group": target_group_arn,
+                "target_ids": target_ids,
+                "state": state,
+                "reason": reason,
+                "description": description,
+            },
+        )
+
+    def clear_target_health(self, target_group_arn: str | None = None, target_ids: list[str] | None = None) -> int:
+        """Back to the timeline; returns how many overrides were removed."""
+        return self._post("target-health/clear", {"target_group": target_group_arn, "target_ids": target_ids})[
+            "cleared"
+        ]
+
+    def target_health_overrides(self) -> list[dict[str, Any]]:
+        return self._get("target-health")["overrides"]
+
+    # -- Auto Scaling launch failures ------------------------------------------------------------
+
+    def fail_asg_launches(self, asg_name: str, reason: str | None = None, remove_running: bool = True) -> list[str]:
+        """Makes the group's launches fail, now or once it is created; returns instances removed."""
+        answer = self._post(
+            "asg-launch-failures", {"asg_name": asg_name, "reason": reason, "remove_running": remove_running}
+        )
+        return answer["removed_instances"]
+
+    def clear_asg_launch_failures(self, asg_name: str | None = None) -> list[str]:
+        """Lets the group (None: every group) launch again; it returns to its desired capacity."""
+        return self._post("asg-launch-failures/clear", {"asg_name": asg_name})["cleared"]
+
+    def asg_launch_failures(self) -> list[dict[str, str]]:
+        return self._get("asg-launch-failures")["launch_failures"]
+
+    # -- transport -----------------------------------------------------------------------------
+
+    def _get(self, route: str) -> dict[str, Any]:
+        return self._request("GET", route, None)
+
+    def _post(self, route: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._request("POST", route, body or {})
+
+    def _request(self, method: str, route: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.endpoint}{PREFIX}{route}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with self._opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            raise SandboxControlError(error.code, _error_message(error)) from None
+
+
+def _error_message(error: urllib.error.HTTPError) -> str:
+    try:
+        return json.loads(error.read()).get("error") or error.reason
+    except (ValueError, AttributeError):
+        return str(error.reason)

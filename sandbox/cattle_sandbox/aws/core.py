@@ -1,0 +1,96 @@
+"""The sandbox's state and the operations of its control API.
+
+One lock serialises everything that touches moto's models: moto is not written for
+concurrent requests, and a test's control call (say, failing an Auto Scaling group's
+launches) must not interleave with an API call halfway through.
+"""
+
+import threading
+from typing import Any
+
+from moto.elbv2.models import FakeTargetGroup, elbv2_backends
+from moto.moto_api._internal import moto_api_backend
+
+from . import autoscaling
+from .calls import RequestCounters
+from .faults import FaultInjector
+from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
+
+
+class SandboxCore:
+    def __init__(self, settings: FidelitySettings):
+        self.lock = threading.RLock()
+        self.fidelity = Fidelity(settings)
+        self.faults = FaultInjector()
+        self.counters = RequestCounters()
+
+    def reset(self) -> None:
+        """moto's state, fidelity settings and test state, faults and counters back to the start."""
+        with self.lock:
+            moto_api_backend.reset()
+            self.fidelity.reset()
+            self.faults.clear()
+            self.counters.reset()
+
+    def forget_test_state(self) -> None:
+        """After a reset through moto's own /moto-api/reset: what tests set refers to nothing now."""
+        self.fidelity.forget_test_state()
+
+    # -- target health ------------------------------------------------------------------
+
+    def set_target_health(
+        self,
+        target_group: str,
+        target_ids: list[str] | None,
+        state: str,
+        reason: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        override = health_override(state, reason, description)
+        with self.lock:
+            if target_group.startswith("arn:") and _target_group(target_group) is None:
+                raise LookupError(f"no target group {target_group}")
+            self.fidelity.set_health_override(target_group, _id_list(target_ids), override)
+
+    def clear_target_health(self, target_group: str | None = None, target_ids: list[str] | None = None) -> int:
+        return self.fidelity.clear_health_overrides(target_group, _id_list(target_ids))
+
+    # -- Auto Scaling launch failures ------------------------------------------------------
+
+    def fail_asg_launches(
+        self, asg_name: str, reason: str | None = None, remove_running: bool = True
+    ) -> dict[str, Any]:
+        if not asg_name:
+            raise ValueError("asg_name is required")
+        with self.lock:
+            self.fidelity.fail_launches(asg_name, reason or DEFAULT_LAUNCH_FAILURE)
+            removed: list[str] = []
+            if remove_running:
+                for group in autoscaling.groups_named(asg_name):
+                    removed += autoscaling.remove_running_instances(group)
+            return {"removed_instances": removed}
+
+    def clear_asg_launch_failures(self, asg_name: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            cleared = self.fidelity.clear_launch_failures(asg_name)
+            for name in cleared:
+                for group in autoscaling.groups_named(name):
+                    autoscaling.relaunch(group)
+            return {"cleared": cleared}
+
+
+def _target_group(arn: str) -> FakeTargetGroup | None:
+    for _account, _region, backend in elbv2_backends.iter_backends():
+        if arn in backend.target_groups:
+            return backend.target_groups[arn]
+    return None
+
+
+def _id_list(target_ids: Any) -> list[str] | None:
+    if target_ids is None:
+        return None
+    if isinstance(target_ids, str):
+        return [target_ids]
+    if not isinstance(target_ids, list) or not all(isinstance(item, str) for item in target_ids):
+        raise ValueError(f"target_ids must be a list of target ids or null, not {target_ids!r}")
+    return target_ids

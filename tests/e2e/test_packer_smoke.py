@@ -1,0 +1,120 @@
+"""Real Packer (Debian's 1.6.6, amazon-ebs builder) against the sandbox.
+
+(a) communicator none: Packer launches, snapshots and registers an AMI that image_info finds.
+(b) SSH into a booted stand-in: the ansible provisioner runs a playbook inside it for real.
+"""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fixtures.ansible import VENV_BIN
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.packer]
+
+TEMPLATE_DIR = Path(__file__).parent / "packer"
+ARTIFACT_LINE = re.compile(r"^\d+,([^,]*),artifact,0,id,(.*)$")
+
+
+def register_base_image(ec2):
+    """The base AMI the build starts from (the sandbox holds no public AMIs)."""
+    return ec2.register_image(
+        Name="debian-12-base",
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
+    )["ImageId"]
+
+
+def packer_env(aws_env, tmp_path):
+    env = dict(aws_env)
+    env.update(
+        {
+            "CHECKPOINT_DISABLE": "1",  # no version check call home
+            "PACKER_CONFIG_DIR": str(tmp_path / "packer-config"),
+            "PACKER_CACHE_DIR": str(tmp_path / "packer-cache"),
+            "PACKER_LOG": "1",
+            "PACKER_LOG_PATH": str(tmp_path / "packer.log"),
+            "PATH": f"{VENV_BIN}{os.pathsep}{aws_env.get('PATH', '')}",
+            "ANSIBLE_NOCOLOR": "1",
+        }
+    )
+    return env
+
+
+def packer_build(build, variables, env, timeout=600):
+    """Run `packer build -only=<build>`; return the AMI id of its artifact and the output."""
+    cmd = ["packer", "build", "-machine-readable", "-color=false", f"-only={build}"]
+    for name, value in variables.items():
+        cmd.append(f"-var={name}={value}")
+    cmd.append(".")
+    completed = subprocess.run(
+        cmd, cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = completed.stdout
+    assert completed.returncode == 0, f"packer build failed:\n{output[-5000:]}\n{completed.stderr[-2000:]}"
+    artifacts = [match.group(2) for match in map(ARTIFACT_LINE.match, output.splitlines()) if match]
+    assert artifacts, f"packer reported no artifact:\n{output[-3000:]}"
+    _region, image_id = artifacts[0].split(":")
+    return image_id, output
+
+
+@pytest.fixture
+def ec2(boto3_client):
+    return boto3_client("ec2")
+
+
+def base_variables(aws, ec2, ami_name):
+    return {
+        "endpoint": aws.endpoint,
+        "source_ami": register_base_image(ec2),
+        "ami_name": ami_name,
+        "app": "web",
+    }
+
+
+def find_by_app(playbook):
+    run = playbook(
+        """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: find
+      cattle.immutable.image_info:
+        app: web
+"""
+    )
+    assert not run.failed, run.explain()
+    return run.result("find")["images"]
+
+
+def test_packer_without_communicator_builds_an_ami_that_image_info_finds(aws, ec2, aws_env, tmp_path, playbook):
+    image_id, _ = packer_build("amazon-ebs.none", base_variables(aws, ec2, "web-smoke-none"), packer_env(aws_env, tmp_path))
+    images = find_by_app(playbook)
+    assert [image["image_id"] for image in images] == [image_id]
+    assert images[0]["name"] == "web-smoke-none"
+    assert images[0]["state"] == "available"
+    assert images[0]["tags"]["cattle:managed-by"] == "cattle.immutable"
+    # Packer cleaned up after itself: the build instance is gone.
+    states = [
+        instance["State"]["Name"]
+        for reservation in ec2.describe_instances()["Reservations"]
+        for instance in reservation["Instances"]
+    ]
+    assert states and set(states) == {"terminated"}
+
+
+@pytest.mark.standin
+def test_packer_over_ssh_runs_the_ansible_provisioner_inside_the_stand_in(aws, ec2, aws_env, tmp_path, playbook, standin):
+    variables = base_variables(aws, ec2, "web-smoke-ssh")
+    variables.update(standin.packer_vars())
+    variables["ansible_playbook_command"] = str(VENV_BIN / "ansible-playbook")
+    image_id, output = packer_build("amazon-ebs.ssh", variables, packer_env(aws_env, tmp_path))
+    assert "Write the build marker" in output
+    marker = standin.run(["cat", "/etc/cattle-build-marker"])
+    assert marker.stdout == "provisioned by packer for smoke\n"
+    assert [image["image_id"] for image in find_by_app(playbook)] == [image_id]
