@@ -5,6 +5,8 @@ VENV_BIN := .venv/bin
 IN_NETNS := scripts/in-netns
 PYTEST := $(IN_NETNS) $(VENV_BIN)/pytest -n 2 --durations=5
 ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections
+# Recursive, so it is expanded when a recipe runs, after setup has made .venv.
+export PATH = $(if $(realpath .venv/bin),$(realpath .venv/bin):)$(shell printenv PATH)
 
 .PHONY: setup test demo lint sanity unit sandbox-tests integration e2e build collection-link constraints
 
@@ -33,7 +35,7 @@ sanity:
 	bash scripts/sanity.sh
 
 unit:
-	$(VENV_BIN)/pytest tests/unit -q
+	$(IN_NETNS) $(VENV_BIN)/pytest tests/unit -q
 
 sandbox-tests:
 	$(PYTEST) tests/sandbox -q

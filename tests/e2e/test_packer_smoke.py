@@ -4,6 +4,7 @@
 (b) SSH into a booted stand-in: the ansible provisioner runs a playbook inside it for real.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -46,12 +47,10 @@ def packer_env(aws_env, tmp_path):
     return env
 
 
-def packer_build(build, variables, env, timeout=600):
+def packer_build(build, variables, env, var_file, timeout=600):
     """Run `packer build -only=<build>`; return the AMI id of its artifact and the output."""
-    cmd = ["packer", "build", "-machine-readable", "-color=false", f"-only={build}"]
-    for name, value in variables.items():
-        cmd.append(f"-var={name}={value}")
-    cmd.append(".")
+    var_file.write_text(json.dumps(variables))
+    cmd = ["packer", "build", "-machine-readable", "-color=false", f"-only={build}", f"-var-file={var_file}", "."]
     completed = subprocess.run(
         cmd, cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -78,22 +77,23 @@ def base_variables(aws, ec2, ami_name):
 
 
 def find_by_app(playbook):
-    run = playbook(
-        """
+    run = playbook("""
 - hosts: localhost
   gather_facts: false
   tasks:
     - name: find
       cattle.immutable.image_info:
         app: web
-"""
-    )
+""")
     assert not run.failed, run.explain()
     return run.result("find")["images"]
 
 
 def test_packer_without_communicator_builds_an_ami_that_image_info_finds(aws, ec2, aws_env, tmp_path, playbook):
-    image_id, _ = packer_build("amazon-ebs.none", base_variables(aws, ec2, "web-smoke-none"), packer_env(aws_env, tmp_path))
+    variables = base_variables(aws, ec2, "web-smoke-none")
+    image_id, _output = packer_build(
+        "amazon-ebs.none", variables, packer_env(aws_env, tmp_path), tmp_path / "vars.pkrvars.json"
+    )
     images = find_by_app(playbook)
     assert [image["image_id"] for image in images] == [image_id]
     assert images[0]["name"] == "web-smoke-none"
@@ -109,11 +109,16 @@ def test_packer_without_communicator_builds_an_ami_that_image_info_finds(aws, ec
 
 
 @pytest.mark.standin
-def test_packer_over_ssh_runs_the_ansible_provisioner_inside_the_stand_in(aws, ec2, aws_env, tmp_path, playbook, standin):
+def test_packer_over_ssh_runs_the_ansible_provisioner_inside_the_stand_in(
+    aws, ec2, aws_env, tmp_path, playbook, standin
+):
     variables = base_variables(aws, ec2, "web-smoke-ssh")
     variables.update(standin.packer_vars())
+    variables["ansible_env_vars"] = standin.packer_ansible_env_vars()
     variables["ansible_playbook_command"] = str(VENV_BIN / "ansible-playbook")
-    image_id, output = packer_build("amazon-ebs.ssh", variables, packer_env(aws_env, tmp_path))
+    image_id, output = packer_build(
+        "amazon-ebs.ssh", variables, packer_env(aws_env, tmp_path), tmp_path / "vars.pkrvars.json"
+    )
     assert "Write the build marker" in output
     marker = standin.run(["cat", "/etc/cattle-build-marker"])
     assert marker.stdout == "provisioned by packer for smoke\n"

@@ -109,7 +109,7 @@ def test_probability_rules_fire_the_same_way_for_the_same_seed(aws, boto3_client
         aws.control.clear_faults()
         aws.control.add_fault(service="sts", action="GetCallerIdentity", kind="throttle", probability=0.5, seed=7)
         seen = []
-        for _ in range(20):
+        for _attempt in range(20):
             try:
                 sts.get_caller_identity()
                 seen.append("ok")

@@ -79,7 +79,9 @@ def test_aws_env_drops_the_callers_identity_and_endpoint_overrides(aws, monkeypa
 def test_a_subprocess_with_aws_env_reaches_the_sandbox_through_the_environment_alone(aws, aws_env):
     script = "import boto3; print(boto3.client('sts').get_caller_identity()['Account'])"
 
-    done = subprocess.run([sys.executable, "-c", script], env=aws_env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=aws_env, capture_output=True, text=True, timeout=60, check=False
+    )
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "123456789012"
@@ -96,7 +98,7 @@ def test_the_control_api_works_from_another_process_without_moto(aws, aws_env, b
         """)
 
     done = subprocess.run(
-        [sys.executable, "-c", script], env=python_env(aws_env), capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], env=python_env(aws_env), capture_output=True, text=True, timeout=60, check=False
     )
 
     assert done.returncode == 0, done.stderr
@@ -123,7 +125,12 @@ def test_the_cli_serves_writes_the_env_file_and_stops_cleanly_on_sigterm(aws_env
         check = "import boto3; print(boto3.client('sts').get_caller_identity()['Account'])"
         use_env_file = f". {shlex.quote(str(env_file))} && {shlex.quote(sys.executable)} -c {shlex.quote(check)}"
         done = subprocess.run(
-            ["bash", "-c", use_env_file], env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60
+            ["bash", "-c", use_env_file],
+            env={"PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert done.stdout.strip() == "123456789012", done.stderr
         assert SandboxControl(endpoint).counters() == {"sts:GetCallerIdentity": 1}
@@ -155,7 +162,7 @@ def test_stop_frees_the_port_and_joins_the_server_thread(aws_env):
         """)
 
     done = subprocess.run(
-        [sys.executable, "-c", script], env=python_env(aws_env), capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], env=python_env(aws_env), capture_output=True, text=True, timeout=60, check=False
     )
 
     assert done.returncode == 0, done.stderr

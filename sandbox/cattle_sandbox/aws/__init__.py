@@ -13,9 +13,7 @@ from typing import Any
 # create, none of moto's copies of public AMIs.
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
-from .control import SandboxControl, SandboxControlError  # noqa: E402
-
-__all__ = ["SandboxAWS", "SandboxControl", "SandboxControlError"]
+from .control import SandboxControl, SandboxControlError  # noqa: E402,F401  pylint: disable=unused-import
 
 
 def __getattr__(name: str) -> Any:

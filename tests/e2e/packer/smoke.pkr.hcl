@@ -49,6 +49,11 @@ variable "playbook" {
   default = "one-task.yml"
 }
 
+variable "ansible_env_vars" {
+  type    = list(string)
+  default = []
+}
+
 variable "ansible_playbook_command" {
   type    = string
   default = "ansible-playbook"
@@ -90,6 +95,8 @@ build {
     playbook_file = var.playbook
     command       = var.ansible_playbook_command
     user          = var.ssh_username
+    # The stand-in's known_hosts: Packer would otherwise turn host key checking off.
+    ansible_env_vars = var.ansible_env_vars
     # Packer 1.6's SSH proxy offers only ssh-rsa, which current OpenSSH refuses.
     use_proxy = false
   }
