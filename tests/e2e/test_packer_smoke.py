@@ -13,22 +13,12 @@ from pathlib import Path
 import pytest
 
 from fixtures.ansible import VENV_BIN
+from fixtures.aws import register_image
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.packer]
 
 TEMPLATE_DIR = Path(__file__).parent / "packer"
 ARTIFACT_LINE = re.compile(r"^\d+,([^,]*),artifact,0,id,(.*)$")
-
-
-def register_base_image(ec2):
-    """The base AMI the build starts from (the sandbox holds no public AMIs)."""
-    return ec2.register_image(
-        Name="debian-12-base",
-        Architecture="x86_64",
-        RootDeviceName="/dev/xvda",
-        VirtualizationType="hvm",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
-    )["ImageId"]
 
 
 def packer_env(aws_env, tmp_path):
@@ -62,15 +52,10 @@ def packer_build(build, variables, env, var_file, timeout=600):
     return image_id, output
 
 
-@pytest.fixture
-def ec2(boto3_client):
-    return boto3_client("ec2")
-
-
 def base_variables(aws, ec2, ami_name):
     return {
         "endpoint": aws.endpoint,
-        "source_ami": register_base_image(ec2),
+        "source_ami": register_image(ec2, "debian-12-base"),
         "ami_name": ami_name,
         "app": "web",
     }

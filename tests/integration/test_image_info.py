@@ -1,8 +1,11 @@
 """cattle.immutable.image_info through real ansible-playbook runs against the sandbox."""
 
+import json
 import time
 
 import pytest
+
+from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
 
@@ -17,31 +20,7 @@ FIND = """
 
 
 def find_play(**args):
-    import json
-
     return FIND.format(args=json.dumps(args))
-
-
-def register_image(ec2, name, tags):
-    image_id = ec2.register_image(
-        Name=name,
-        Architecture="x86_64",
-        RootDeviceName="/dev/xvda",
-        VirtualizationType="hvm",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-    )["ImageId"]
-    ec2.create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-    return image_id
-
-
-@pytest.fixture
-def ec2(boto3_client):
-    return boto3_client("ec2")
-
-
-@pytest.fixture
-def ssm(boto3_client):
-    return boto3_client("ssm")
 
 
 @pytest.fixture

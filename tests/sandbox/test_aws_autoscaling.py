@@ -9,16 +9,6 @@ BAD_IMAGE = "The image id '[ami-0123456789abcdef0]' does not exist. Launching EC
 
 
 @pytest.fixture
-def ec2(boto3_client):
-    return boto3_client("ec2")
-
-
-@pytest.fixture
-def autoscaling(boto3_client):
-    return boto3_client("autoscaling")
-
-
-@pytest.fixture
 def launch_template(ec2):
     image_id = ec2.register_image(Name="asg-base")["ImageId"]
     ec2.create_launch_template(

@@ -9,11 +9,6 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def ec2(boto3_client):
-    return boto3_client("ec2")
-
-
-@pytest.fixture
 def instance_id(ec2, aws_network):
     image_id = ec2.register_image(Name="images-base")["ImageId"]
     reservation = ec2.run_instances(

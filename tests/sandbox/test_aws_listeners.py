@@ -9,11 +9,6 @@ UNKNOWN_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup
 
 
 @pytest.fixture
-def elbv2(boto3_client):
-    return boto3_client("elbv2")
-
-
-@pytest.fixture
 def alb(elbv2, aws_network):
     return elbv2.create_load_balancer(Name="web", Subnets=aws_network.subnet_ids)["LoadBalancers"][0]["LoadBalancerArn"]
 

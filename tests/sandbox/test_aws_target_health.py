@@ -8,21 +8,6 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def ec2(boto3_client):
-    return boto3_client("ec2")
-
-
-@pytest.fixture
-def elbv2(boto3_client):
-    return boto3_client("elbv2")
-
-
-@pytest.fixture
-def autoscaling(boto3_client):
-    return boto3_client("autoscaling")
-
-
-@pytest.fixture
 def image_id(ec2):
     return ec2.register_image(Name="health-base")["ImageId"]
 

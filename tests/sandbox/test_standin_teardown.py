@@ -25,7 +25,7 @@ ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
 def traces(name, sandbox_interface, address, work):
     """Everything of one stand-in visible from here, found without the StandIn object."""
     found = []
-    processes = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    processes = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
     found += [
         f"process: {line.strip()}"
         for line in processes.splitlines()

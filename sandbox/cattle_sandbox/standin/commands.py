@@ -1,5 +1,6 @@
 """Running host commands with errors a person can act on."""
 
+import fcntl
 import shlex
 import subprocess
 import time
@@ -48,3 +49,15 @@ def stopwatch():
         yield timing
     finally:
         timing["seconds"] = round(time.monotonic() - start, 1)
+
+
+@contextmanager
+def exclusive_lock(path):
+    """Holds an flock on path (created if missing) for the block: one process at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="ascii") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)

@@ -1,11 +1,9 @@
 """Preparing (outside any namespace) and finding (inside one) the stand-in's cached inputs."""
 
-import fcntl
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import base_image, paths, repo
+from . import base_image, commands, paths, repo
 
 
 class NotPrepared(RuntimeError):
@@ -47,16 +45,9 @@ def find_prepared(packages_file=paths.PACKAGES_FILE):
     return Prepared(base_image=image, repo=packages)
 
 
-@contextmanager
 def prepare_lock():
     """Two setups at once wait for each other instead of building the same thing twice."""
-    lock_path = paths.standin_cache() / ".prepare.lock"
-    with open(lock_path, "w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    return commands.exclusive_lock(paths.standin_cache() / ".prepare.lock")
 
 
 def describe_base(result):

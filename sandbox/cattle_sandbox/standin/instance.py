@@ -33,6 +33,8 @@ READY_STATES = ("running", "degraded")
 POLL_INTERVAL = 0.2
 # systemd-nspawn's per-machine directory on the host (for `machinectl bind`); it removes it on exit.
 NSPAWN_PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
+# The namespaces that make a process one of the stand-in's (see _in_our_namespaces).
+MEMBERSHIP_NAMESPACES = ("pid", "net")
 
 
 class StandInError(RuntimeError):
@@ -425,7 +427,13 @@ class StandIn:
         return own
 
     def _in_our_namespaces(self, pid):
-        return any(namespaces.namespace_id(pid, kind) == ns for kind, ns in self._namespaces.items() if ns)
+        # Both the pid and the network namespace: every process of the stand-in has them,
+        # and a freed namespace's id may be reused at once (say, by a PrivateTmp service of
+        # another stand-in), which must not make its processes look like ours.
+        identity = {kind: self._namespaces.get(kind) for kind in MEMBERSHIP_NAMESPACES}
+        return all(identity.values()) and all(
+            namespaces.namespace_id(pid, kind) == ns for kind, ns in identity.items()
+        )
 
     def _own_mounts(self):
         found = mounts.mounts_at_or_below(self.files.work) if self.files else []

@@ -4,16 +4,14 @@ Each running stand-in has a state.json in its working directory naming its owner
 stand-in whose owner is gone is stopped and removed the same way stop() would.
 """
 
-import fcntl
 import json
 import os
 import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cgroups, mounts, namespaces, network, paths
+from . import cgroups, commands, mounts, namespaces, network, paths
 from .instance import read_argv
 
 # A directory without state.json is a boot that is just starting, unless it is this old.
@@ -62,7 +60,7 @@ def owner_alive(state):
 def cleanup_stale(log=print):
     """Stops and removes every stale stand-in; returns how many there were."""
     # One cleanup at a time: two at once would both remove the same stand-in.
-    with cleanup_lock():
+    with commands.exclusive_lock(paths.run_root() / ".cleanup.lock"):
         stale_ones = find_stale()
         for stale in stale_ones:
             log(f"standin: removing stale stand-in {stale.work.name} (slot {stale.slot}, owner {stale.state.get('owner_pid')})")
@@ -70,17 +68,6 @@ def cleanup_stale(log=print):
     for name in orphan_namespaces():
         log(f"standin: network namespace {name} belongs to no known stand-in; remove it with `ip netns delete {name}`")
     return len(stale_ones)
-
-
-@contextmanager
-def cleanup_lock():
-    paths.run_root().mkdir(parents=True, exist_ok=True)
-    with open(paths.run_root() / "cleanup.lock", "w", encoding="ascii") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def remove(stale):
