@@ -4,6 +4,9 @@
 
 """Finding AMIs: the query an image_info call describes, and the AWS calls it makes."""
 
+from datetime import datetime
+from datetime import timezone
+
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
@@ -26,12 +29,12 @@ class StageParameterErrorHandler(AWSErrorHandler):
 
 
 @StageParameterErrorHandler.list_error_handler("read the stage pointer", None)
-@AWSRetry.jittered_backoff()
+@AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
 def get_parameter(ssm_client, name):
     return ssm_client.get_parameter(Name=name)["Parameter"]
 
 
-def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None):
+def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None, fingerprint=None):
     """The DescribeImages filters for a query, as an Ansible-style dict.
 
     Ids go in as an image-id filter rather than ImageIds: AWS fails the whole call on one
@@ -46,14 +49,58 @@ def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None):
         filters["tag:" + key] = value
     if app:
         filters.update(naming.app_tag_filter(app))
+    if fingerprint:
+        filters["tag:" + naming.TAG_FINGERPRINT] = fingerprint
     return filters
 
 
-def describe_request(filters, owners):
+def describe_request(filters, owners, include_deprecated=False):
+    """include_deprecated: AWS leaves out deprecated AMIs of other owners without it."""
     request = {"Filters": ansible_dict_to_boto3_filter_list(filters)}
     if owners:
         request["Owners"] = [str(owner) for owner in owners]
+    if include_deprecated:
+        request["IncludeDeprecated"] = True
     return request
+
+
+def parse_aws_time(text):
+    """A naive UTC datetime from AWS's '2026-11-26T10:00:00.000Z' (seconds are enough)."""
+    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+
+
+def utc_now():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def is_deprecated(image, now):
+    deprecation_time = image.get("deprecation_time")
+    return bool(deprecation_time) and parse_aws_time(deprecation_time) <= now
+
+
+def is_revoked(image):
+    return naming.TAG_REVOKED in image.get("tags", {})
+
+
+def exclusion_reason(image, now, include_revoked=False, include_deprecated=False):
+    """Why a query leaves the image out ('revoked', 'deprecated'), or None to keep it."""
+    if is_revoked(image) and not include_revoked:
+        return "revoked"
+    if is_deprecated(image, now) and not include_deprecated:
+        return "deprecated"
+    return None
+
+
+def split_excluded(images, now, include_revoked=False, include_deprecated=False):
+    """(images kept, [{image_id, name, reason}] left out) for revoked and deprecated AMIs."""
+    kept, excluded = [], []
+    for image in images:
+        reason = exclusion_reason(image, now, include_revoked, include_deprecated)
+        if reason is None:
+            kept.append(image)
+        else:
+            excluded.append({"image_id": image["image_id"], "name": image.get("name"), "reason": reason})
+    return kept, excluded
 
 
 def image_facts(image):
@@ -68,8 +115,8 @@ def newest_first(images):
     return sorted(images, key=lambda image: (image.get("creation_date", ""), image["image_id"]), reverse=True)
 
 
-def find_images(ec2_client, filters, owners):
-    images = describe_images(ec2_client, **describe_request(filters, owners))
+def find_images(ec2_client, filters, owners, include_deprecated=False):
+    images = describe_images(ec2_client, **describe_request(filters, owners, include_deprecated))
     return newest_first([image_facts(image) for image in images])
 
 

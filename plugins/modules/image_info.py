@@ -14,7 +14,12 @@ description:
   - O(app) matches the C(cattle:app) tag that every image built by this collection carries.
   - O(stage) reads the stage pointer, the SSM parameter C(/<prefix>/<app>/<stage>), and returns
     the AMI it names if that AMI belongs to O(app).
+  - O(fingerprint) matches the C(cattle:fingerprint) tag, the hash of an image's build inputs.
+  - Revoked images (tag C(cattle:revoked)) and deprecated images (deprecation time in the past) are left out unless
+    O(include_revoked) or O(include_deprecated) is set; RV(excluded_images) lists what was left out and why.
   - Ids that do not exist are reported in RV(missing_image_ids) instead of failing the task.
+  - With O(include_usage), each image also says what keeps it in use (launch template versions, Auto Scaling groups,
+    instances, stage pointers); that is what M(cattle.immutable.image_prune) never deletes.
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
@@ -41,6 +46,27 @@ options:
     description:
       - Return the AMI that this stage of O(app) points at.
     type: str
+  fingerprint:
+    description:
+      - Fingerprint of the build inputs (the C(cattle:fingerprint) tag). A value may use wildcards.
+    type: str
+  include_revoked:
+    description:
+      - Also return images carrying the C(cattle:revoked) tag.
+    type: bool
+    default: false
+  include_deprecated:
+    description:
+      - Also return images whose deprecation time has passed.
+      - Also asks AWS for them, which it needs for deprecated images of other owners.
+    type: bool
+    default: false
+  include_usage:
+    description:
+      - Add RV(images[].usage) to each image, what keeps it in use.
+      - Stage pointers are looked up under C(/<prefix>/<app>/) for the C(cattle:app) tag of each image.
+    type: bool
+    default: false
   prefix:
     description:
       - First segment of the SSM parameter path of stage pointers.
@@ -89,6 +115,18 @@ EXAMPLES = r"""
     name: "web-*"
     tags:
       cattle:validation: passed
+
+- name: Find the image built from these inputs, even if it was revoked
+  cattle.immutable.image_info:
+    app: web
+    fingerprint: 3f2a9c0d1e4b5a6f7a8b9c0d1e2f3a4b
+    include_revoked: true
+
+- name: Show what keeps each web image in use
+  cattle.immutable.image_info:
+    app: web
+    include_usage: true
+  register: web_usage
 
 - name: Look up known ids, reporting those that are gone
   cattle.immutable.image_info:
@@ -140,6 +178,53 @@ images:
       description: C(v2.0) when instances launched from the AMI must use IMDSv2.
       type: str
       returned: when set
+    usage:
+      description: What keeps the image in use.
+      type: dict
+      returned: when O(include_usage=true)
+      contains:
+        launch_templates:
+          description: Launch template versions whose image is this AMI, directly or through C(resolve:ssm:).
+          type: list
+          elements: dict
+          sample: [{"name": "web-prod-a1", "id": "lt-0123456789abcdef0", "version": 3}]
+        auto_scaling_groups:
+          description: Auto Scaling groups that launch this AMI, and through what.
+          type: list
+          elements: dict
+          sample: [{"name": "web-prod-a1", "via": "launch template web-prod-a1 v3"}]
+        instances:
+          description: Instances started from the AMI that are not terminated.
+          type: list
+          elements: dict
+          sample: [{"id": "i-0123456789abcdef0", "state": "running"}]
+        stage_pointers:
+          description: Names of the stage pointers (SSM parameters) that name this AMI.
+          type: list
+          elements: str
+          sample: [/cattle/web/prod]
+        in_use:
+          description: Whether any of the above names the image.
+          type: bool
+          sample: true
+excluded_images:
+  description: Images that matched but were left out because they are revoked or deprecated.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The AMI id.
+      type: str
+      sample: ami-0123456789abcdef0
+    name:
+      description: The AMI name.
+      type: str
+      sample: web-3f2a9c0d1e4b5a6f
+    reason:
+      description: C(revoked) or C(deprecated).
+      type: str
+      sample: revoked
 missing_image_ids:
   description: Ids from O(image_ids) that matched no AMI.
   returned: always
@@ -170,6 +255,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
 
 
 def validate_params(params):
@@ -179,6 +265,8 @@ def validate_params(params):
         naming.validate_app(params["app"])
     if params["stage"] is not None:
         naming.stage_parameter_name(params["app"], params["stage"], params["prefix"])
+    if params["include_usage"]:
+        naming.validate_prefix(params["prefix"])
 
 
 def find(module):
@@ -190,16 +278,48 @@ def find(module):
         pointer = image_utils.read_stage_pointer(module.client("ssm"), params["app"], params["stage"], params["prefix"])
         result["stage_pointer"] = pointer
         if pointer["image_id"] is None:
-            return dict(result, images=[], missing_image_ids=[])
+            return dict(result, images=[], missing_image_ids=[], excluded_images=[])
         image_ids.append(pointer["image_id"])
     filters = image_utils.image_filters(
-        image_ids=image_ids, name=params["name"], tags=params["tags"], app=params["app"], extra=params["filters"]
+        image_ids=image_ids,
+        name=params["name"],
+        tags=params["tags"],
+        app=params["app"],
+        extra=params["filters"],
+        fingerprint=params["fingerprint"],
     )
-    images = image_utils.find_images(ec2, filters, params["owners"])
-    found = {image["image_id"] for image in images}
+    matched = image_utils.find_images(ec2, filters, params["owners"], params["include_deprecated"])
+    found = {image["image_id"] for image in matched}
+    images, excluded = image_utils.split_excluded(
+        matched, image_utils.utc_now(), params["include_revoked"], params["include_deprecated"]
+    )
+    if params["include_usage"]:
+        add_usage(module, images)
     result["images"] = images
+    result["excluded_images"] = excluded
     result["missing_image_ids"] = [image_id for image_id in params["image_ids"] or [] if image_id not in found]
     return result
+
+
+def image_apps(images):
+    """The valid cattle:app values of the images: whose stage pointers to read."""
+    apps = set()
+    for image in images:
+        app = image.get("tags", {}).get(naming.TAG_APP)
+        try:
+            apps.add(naming.validate_app(app))
+        except naming.NamingError:
+            continue
+    return apps
+
+
+def add_usage(module, images):
+    clients = {name: module.client(name) for name in ("ec2", "autoscaling", "ssm")}
+    usage = usage_utils.find_usage(
+        clients, [image["image_id"] for image in images], image_apps(images), module.params["prefix"]
+    )
+    for image in images:
+        image["usage"] = usage[image["image_id"]]
 
 
 def main():
@@ -209,6 +329,10 @@ def main():
         tags=dict(type="dict"),
         app=dict(type="str"),
         stage=dict(type="str"),
+        fingerprint=dict(type="str"),
+        include_revoked=dict(type="bool", default=False),
+        include_deprecated=dict(type="bool", default=False),
+        include_usage=dict(type="bool", default=False),
         prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
         owners=dict(type="list", elements="str", default=["self"]),
         filters=dict(type="dict", default={}),

@@ -1,5 +1,6 @@
 """cattle.immutable.image_info through real ansible-playbook runs against the sandbox."""
 
+import datetime
 import json
 import time
 
@@ -143,3 +144,98 @@ def test_stage_without_app_is_refused(playbook):
     run = playbook(find_play(stage="prod"))
     assert run.failed
     assert "app" in run.result("find")["msg"]
+
+
+def test_finds_by_fingerprint(playbook, ec2):
+    wanted = register_image(ec2, "web-aaaaaaaaaaaaaaaa", {"cattle:app": "web", "cattle:fingerprint": "a" * 64})
+    register_image(ec2, "web-bbbbbbbbbbbbbbbb", {"cattle:app": "web", "cattle:fingerprint": "b" * 64})
+    run = playbook(find_play(app="web", fingerprint="a" * 64))
+    assert not run.failed, run.explain()
+    assert image_ids(run.result("find")) == [wanted]
+
+
+@pytest.fixture
+def revoked_and_deprecated(ec2, web_images):
+    ec2.create_tags(Resources=[web_images["newer"]], Tags=[{"Key": "cattle:revoked", "Value": "2026-01-01 broken"}])
+    # AWS refuses a deprecation time in the past; 45 s ago is within its tolerance and stays past after rounding.
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=45)
+    ec2.enable_image_deprecation(ImageId=web_images["older"], DeprecateAt=moment)
+    return web_images
+
+
+def test_revoked_and_deprecated_images_are_left_out_and_said_why(playbook, revoked_and_deprecated):
+    images = revoked_and_deprecated
+    run = playbook(find_play(app="web"))
+    assert not run.failed, run.explain()
+    result = run.result("find")
+    assert result["images"] == []
+    assert sorted((item["image_id"], item["reason"]) for item in result["excluded_images"]) == sorted(
+        [(images["newer"], "revoked"), (images["older"], "deprecated")]
+    )
+    # Left out is not missing.
+    run = playbook(find_play(image_ids=[images["older"]]))
+    assert run.result("find")["missing_image_ids"] == []
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ({"include_revoked": True}, ["newer"]),
+        ({"include_deprecated": True}, ["older"]),
+        ({"include_revoked": True, "include_deprecated": True}, ["newer", "older"]),
+    ],
+)
+def test_revoked_and_deprecated_images_come_back_when_asked_for(playbook, revoked_and_deprecated, aws, flags, expected):
+    aws.control.reset_counters()
+    run = playbook(find_play(app="web", **flags))
+    assert not run.failed, run.explain()
+    assert image_ids(run.result("find")) == [revoked_and_deprecated[name] for name in expected]
+
+
+def test_include_usage_reports_every_kind_of_reference(playbook, web_images, ec2, ssm, autoscaling, aws_network):
+    older, newer = web_images["older"], web_images["newer"]
+    ec2.create_launch_template(LaunchTemplateName="web-prod-a1", LaunchTemplateData={"ImageId": older})
+    ec2.create_launch_template_version(LaunchTemplateName="web-prod-a1", LaunchTemplateData={"ImageId": "resolve:ssm:/cattle/web/prod"})
+    template_id = ec2.describe_launch_templates()["LaunchTemplates"][0]["LaunchTemplateId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web-prod-a1", MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=aws_network.subnet_ids[0],
+        LaunchTemplate={"LaunchTemplateId": template_id, "Version": "$Default"},
+    )
+    instance_id = ec2.run_instances(ImageId=older, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ssm.put_parameter(Name="/cattle/web/prod", Value=newer, Type="String", DataType="aws:ec2:image")
+    run = playbook(find_play(app="web", include_usage=True))
+    assert not run.failed, run.explain()
+    usage = {image["image_id"]: image["usage"] for image in run.result("find")["images"]}
+    assert usage[older] == {
+        "launch_templates": [{"name": "web-prod-a1", "id": template_id, "version": 1}],
+        "auto_scaling_groups": [{"name": "web-prod-a1", "via": "launch template web-prod-a1 v1"}],
+        "instances": [{"id": instance_id, "state": "stopped"}],
+        "stage_pointers": [],
+        "in_use": True,
+    }
+    assert usage[newer] == {
+        "launch_templates": [{"name": "web-prod-a1", "id": template_id, "version": 2}],
+        "auto_scaling_groups": [],
+        "instances": [],
+        "stage_pointers": ["/cattle/web/prod"],
+        "in_use": True,
+    }
+
+
+def test_an_unreferenced_image_is_not_in_use(playbook, web_images, ec2):
+    gone = ec2.run_instances(ImageId=web_images["other"], MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.terminate_instances(InstanceIds=[gone])
+    run = playbook(find_play(app="api", include_usage=True))
+    assert not run.failed, run.explain()
+    assert run.result("find")["images"][0]["usage"]["in_use"] is False
+
+
+def test_usage_lookups_retry_throttling(playbook, web_images, aws):
+    aws.control.reset_counters()
+    aws.control.add_fault(service="ssm", action="GetParametersByPath", kind="throttle", count=2)
+    aws.control.add_fault(service="autoscaling", action="DescribeAutoScalingGroups", kind="server_error", count=2)
+    run = playbook(find_play(app="web", include_usage=True))
+    assert not run.failed, run.explain()
+    counters = aws.control.counters()
+    assert counters["ssm:GetParametersByPath"] == 3 and counters["autoscaling:DescribeAutoScalingGroups"] == 3

@@ -49,3 +49,30 @@ def test_images_sort_newest_first_with_stable_ties():
         ]
     )
     assert [image["image_id"] for image in found] == ["ami-00000003", "ami-00000002", "ami-00000001"]
+
+
+def test_fingerprint_filters_on_its_tag():
+    assert images.image_filters(fingerprint="abc")["tag:cattle:fingerprint"] == "abc"
+
+
+def test_include_deprecated_is_asked_of_aws_only_when_wanted():
+    assert images.describe_request({}, ["self"], include_deprecated=True)["IncludeDeprecated"] is True
+    assert "IncludeDeprecated" not in images.describe_request({}, ["self"])
+
+
+def test_revoked_and_past_deprecated_images_are_excluded_unless_asked_for():
+    from datetime import datetime
+
+    now = datetime(2026, 6, 1, 12, 0, 0)
+    found = [
+        {"image_id": "ami-00000001", "tags": {"cattle:revoked": "2026-05-01 broken"}},
+        {"image_id": "ami-00000002", "tags": {}, "deprecation_time": "2026-06-01T11:59:00.000Z"},
+        {"image_id": "ami-00000003", "tags": {}, "deprecation_time": "2026-06-01T12:01:00.000Z"},
+    ]
+    kept, excluded = images.split_excluded(found, now)
+    assert [image["image_id"] for image in kept] == ["ami-00000003"]
+    assert [(item["image_id"], item["reason"]) for item in excluded] == [("ami-00000001", "revoked"), ("ami-00000002", "deprecated")]
+    kept, excluded = images.split_excluded(found, now, include_revoked=True)
+    assert [image["image_id"] for image in kept] == ["ami-00000001", "ami-00000003"]
+    kept, excluded = images.split_excluded(found, now, include_revoked=True, include_deprecated=True)
+    assert excluded == []
