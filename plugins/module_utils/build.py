@@ -26,6 +26,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import Ansib
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import build_fingerprint
 from ansible_collections.cattle.immutable.plugins.module_utils import build_packer
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
@@ -63,20 +64,6 @@ class ImageErrorHandler(AWSErrorHandler):
 @AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidAMIID.NotFound", "InvalidSnapshot.NotFound"])
 def create_tags(ec2, resource_ids, tags):
     ec2.create_tags(Resources=list(resource_ids), Tags=ansible_dict_to_boto3_tag_list(tags))
-
-
-@ImageErrorHandler.deletion_error_handler("deregister the image left behind")
-@AWSRetry.jittered_backoff()
-def deregister_image(ec2, image_id):
-    ec2.deregister_image(ImageId=image_id)
-    return True
-
-
-@ImageErrorHandler.deletion_error_handler("delete the snapshot of the image left behind")
-@AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidSnapshot.InUse"])
-def delete_snapshot(ec2, snapshot_id):
-    ec2.delete_snapshot(SnapshotId=snapshot_id)
-    return True
 
 
 def find_image_by_name(ec2, name):
@@ -250,20 +237,12 @@ def read_validation_report(path):
     return report, None
 
 
-def snapshot_ids(image):
-    return [
-        mapping["ebs"]["snapshot_id"]
-        for mapping in image.get("block_device_mappings", [])
-        if mapping.get("ebs", {}).get("snapshot_id")
-    ]
-
-
 def remove_image(ec2, image):
     """Deregister an image left behind, then delete its snapshots."""
-    deregister_image(ec2, image["image_id"])
-    snapshots = snapshot_ids(image)
+    aws_calls.deregister_image(ec2, image["image_id"])
+    snapshots = aws_calls.image_snapshot_ids(image)
     for snapshot_id in snapshots:
-        delete_snapshot(ec2, snapshot_id)
+        aws_calls.delete_snapshot(ec2, snapshot_id)
     return {"image_id": image["image_id"], "name": image["name"], "state": image["state"], "snapshot_ids": snapshots}
 
 
@@ -320,7 +299,7 @@ def snapshot_tags(plan):
 
 def tag_image(ec2, image, tags, plan):
     """Snapshots first; the AMI's tags, with the completion marker, in one last call."""
-    snapshots = snapshot_ids(image)
+    snapshots = aws_calls.image_snapshot_ids(image)
     if snapshots:
         create_tags(ec2, snapshots, snapshot_tags(plan))
     create_tags(ec2, [image["image_id"]], tags)
@@ -477,7 +456,7 @@ def handle_leftover(module, ec2, plan, image, removed, packer_ran):
         removed.append(remove_image(ec2, image))
     else:
         removed.append({"image_id": image["image_id"], "name": image["name"], "state": image["state"],
-                        "snapshot_ids": snapshot_ids(image)})
+                        "snapshot_ids": aws_calls.image_snapshot_ids(image)})
     return None
 
 

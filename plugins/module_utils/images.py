@@ -9,29 +9,12 @@ from datetime import timezone
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.ec2 import describe_images
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
-
-
-class StageParameterErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("ParameterNotFound")
-
-
-@StageParameterErrorHandler.list_error_handler("read the stage pointer", None)
-@AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
-def get_parameter(ssm_client, name):
-    return ssm_client.get_parameter(Name=name)["Parameter"]
 
 
 def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None, fingerprint=None):
@@ -123,7 +106,7 @@ def find_images(ec2_client, filters, owners, include_deprecated=False):
 def read_stage_pointer(ssm_client, app, stage, prefix):
     """The AMI id a stage points at, with the parameter's name and version (None if unset)."""
     name = naming.stage_parameter_name(app, stage, prefix)
-    parameter = get_parameter(ssm_client, name)
+    parameter = aws_calls.get_parameter(ssm_client, name)
     if parameter is None:
         return {"name": name, "image_id": None, "version": None}
     return {"name": name, "image_id": parameter["Value"], "version": parameter.get("Version")}

@@ -24,6 +24,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 
 IMAGE_AVAILABLE = "available"
@@ -35,11 +36,6 @@ BY_MAX = 128
 ACTION_PROMOTE = "promote"
 ACTION_REVERT = "revert"
 DEPRECATION_ROUNDING = timedelta(seconds=60)
-
-
-# AWSRetry's own list has EC2's and the query APIs' throttling codes; the JSON APIs (SSM)
-# answer ThrottlingException.
-SSM_RETRY = AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
 
 
 class Refusal(Exception):
@@ -84,14 +80,8 @@ def deprecate_image(ec2, image_id, when):
     ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
 
 
-@PromotionErrorHandler.list_error_handler("read the stage pointer", None)
-@SSM_RETRY
-def read_parameter(ssm, name):
-    return ssm.get_parameter(Name=name)["Parameter"]
-
-
 @PromotionErrorHandler.common_error_handler("write the stage pointer")
-@SSM_RETRY
+@aws_calls.RETRY
 def write_parameter(ssm, name, image_id, description):
     answer = ssm.put_parameter(
         Name=name,
@@ -105,14 +95,14 @@ def write_parameter(ssm, name, image_id, description):
 
 
 @PromotionErrorHandler.list_error_handler("read the stage pointer history", [])
-@SSM_RETRY
+@aws_calls.RETRY
 def parameter_history(ssm, name):
     paginator = ssm.get_paginator("get_parameter_history")
     return paginator.paginate(Name=name).build_full_result()["Parameters"]
 
 
 @PromotionErrorHandler.list_error_handler("list the stage pointers of the app", [])
-@SSM_RETRY
+@aws_calls.RETRY
 def parameters_under(ssm, path):
     paginator = ssm.get_paginator("get_parameters_by_path")
     return paginator.paginate(Path=path, Recursive=False).build_full_result()["Parameters"]
@@ -173,7 +163,7 @@ def stage_before(stage, stages):
 def read_pointer(ssm, app, stage, prefix):
     """The stage pointer: name, the AMI id it names and its version (None, None when unset)."""
     name = naming.stage_parameter_name(app, stage, prefix)
-    parameter = read_parameter(ssm, name) or {}
+    parameter = aws_calls.get_parameter(ssm, name) or {}
     return {"name": name, "image_id": parameter.get("Value"), "version": parameter.get("Version")}
 
 
@@ -325,7 +315,7 @@ def write_pointer_verified(ssm, name, image_id, description, timeout):
 
 
 def _pointer_at_least(ssm, name, version):
-    parameter = read_parameter(ssm, name)
+    parameter = aws_calls.get_parameter(ssm, name)
     if parameter and parameter.get("Version", 0) >= version:
         return parameter
     return None

@@ -14,11 +14,9 @@ lists them, then deletes their EBS snapshots, except a snapshot a kept image sha
 import time
 from datetime import timedelta
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
@@ -45,44 +43,11 @@ class PruneError(Exception):
 # AWS calls
 
 
-class ImageGoneErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"])
-
-
-class SnapshotGoneErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("InvalidSnapshot.NotFound")
-
-
-@ImageGoneErrorHandler.deletion_error_handler("deregister the image")
-@AWSRetry.jittered_backoff()
-def deregister_image(ec2, image_id):
-    """True when deregistered now, False when it was already gone."""
-    ec2.deregister_image(ImageId=image_id)
-    return True
-
-
-@ImageGoneErrorHandler.common_error_handler("check that deregistered images are gone")
-@AWSRetry.jittered_backoff()
+@aws_calls.ImageErrorHandler.common_error_handler("check that deregistered images are gone")
+@aws_calls.RETRY
 def list_images_still_there(ec2, image_ids):
     filters = [{"Name": "image-id", "Values": list(image_ids)}]
     return [image["ImageId"] for image in ec2.describe_images(Filters=filters, IncludeDeprecated=True)["Images"]]
-
-
-# AWS refuses to delete a snapshot for a short while after its AMI is deregistered.
-@SnapshotGoneErrorHandler.deletion_error_handler("delete the snapshot")
-@AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidSnapshot.InUse"])
-def delete_snapshot(ec2, snapshot_id):
-    """True when deleted now, False when it was already gone (which counts as deleted)."""
-    ec2.delete_snapshot(SnapshotId=snapshot_id)
-    return True
 
 
 # ---------------------------------------------------------------------------------------
@@ -104,16 +69,6 @@ def validate_options(params):
         raise PruneInputError("keep_days must be 0 or more (got {0})".format(params["keep_days"]))
     if params["wait_timeout"] < 0:
         raise PruneInputError("wait_timeout must be 0 or more (got {0})".format(params["wait_timeout"]))
-
-
-def image_snapshots(image):
-    """Every EBS snapshot in the image's block device mappings, in mapping order."""
-    snapshots = []
-    for mapping in image.get("block_device_mappings") or []:
-        snapshot_id = (mapping.get("ebs") or {}).get("snapshot_id")
-        if snapshot_id and snapshot_id not in snapshots:
-            snapshots.append(snapshot_id)
-    return snapshots
 
 
 def newest_kept_ids(images, keep):
@@ -174,7 +129,7 @@ def plan(images, usage, keep, keep_days, now):
                 "image_id": image["image_id"],
                 "name": image.get("name"),
                 "creation_date": image.get("creation_date"),
-                "snapshots": image_snapshots(image),
+                "snapshots": aws_calls.image_snapshot_ids(image),
                 "reason": delete_reason(image, keep, keep_days),
             }
         )
@@ -187,7 +142,7 @@ def shared_snapshots(images, kept):
     shared = set()
     for image in images:
         if image["image_id"] in kept_ids:
-            shared.update(image_snapshots(image))
+            shared.update(aws_calls.image_snapshot_ids(image))
     return shared
 
 
@@ -236,12 +191,12 @@ def carry_out(ec2, to_delete, wait_timeout):
     done = {"deregistered": [], "snapshots_deleted": []}
     try:
         for item in to_delete:
-            deregister_image(ec2, item["image_id"])
+            aws_calls.deregister_image(ec2, item["image_id"])
             done["deregistered"].append(item["image_id"])
         wait_until_deregistered(ec2, done["deregistered"], wait_timeout)
         for item in to_delete:
             for snapshot_id in item["snapshots"]:
-                delete_snapshot(ec2, snapshot_id)
+                aws_calls.delete_snapshot(ec2, snapshot_id)
                 done["snapshots_deleted"].append(snapshot_id)
     except AnsibleAWSError as e:
         raise PruneError("{0} ({1})".format(e.message, describe_progress(done)), done)

@@ -19,13 +19,11 @@ paginated); the pure functions after them turn the answers into references per A
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 
-# AWSRetry knows EC2's and the query APIs' throttling codes; SSM (a JSON API) answers
-# ThrottlingException.
-RETRY = AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
+RETRY = aws_calls.RETRY
 
 RESOLVE_SSM = "resolve:ssm:"
 LIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
@@ -100,11 +98,10 @@ def list_parameters_under(ssm, path):
     return paginator.paginate(Path=path, Recursive=True).build_full_result()["Parameters"]
 
 
-@UsageErrorHandler.list_error_handler("read an SSM parameter a launch template resolves", None)
-@RETRY
 def read_parameter_value(ssm, selector):
     """The value of `name`, `name:version` or `name:label`; None when it does not exist."""
-    return ssm.get_parameter(Name=selector)["Parameter"]["Value"]
+    parameter = aws_calls.get_parameter(ssm, selector)
+    return parameter["Value"] if parameter else None
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pytest
 
+from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import pruning
 from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
 
@@ -96,7 +97,7 @@ def test_pending_images_are_never_deleted():
 def test_every_snapshot_of_an_image_is_listed_once():
     candidate = image(1, 1, snapshots=["snap-a", "snap-b", "snap-a"])
     candidate["block_device_mappings"].append({"device_name": "/dev/xvdz", "virtual_name": "ephemeral0"})
-    assert pruning.image_snapshots(candidate) == ["snap-a", "snap-b"]
+    assert aws_calls.image_snapshot_ids(candidate) == ["snap-a", "snap-b"]
 
 
 def test_a_snapshot_a_kept_image_shares_is_not_deleted():
