@@ -200,3 +200,15 @@ def test_a_bad_fault_rule_is_refused_with_the_reason(aws, rule):
 
     assert raised.value.status == 400
     assert aws.control.faults() == []
+
+
+@pytest.mark.parametrize("wildcard", ["*", "", None])
+def test_a_wildcard_service_and_action_match_every_call(aws, boto3_client, wildcard):
+    aws.control.add_fault(service=wildcard, action=wildcard, kind="throttle", count=2)
+    for client, call in (
+        (boto3_client("sts", config=NO_RETRIES), "get_caller_identity"),
+        (boto3_client("ec2", config=NO_RETRIES), "describe_vpcs"),
+    ):
+        with pytest.raises(ClientError):
+            getattr(client, call)()
+    assert aws.control.faults()[0]["remaining"] == 0

@@ -147,6 +147,45 @@ class SandboxControl:
     def asg_launch_failures(self) -> list[dict[str, str]]:
         return self._get("asg-launch-failures")["launch_failures"]
 
+    # -- stand-ins and image content --------------------------------------------------------------
+
+    def bind_standin(self, root_path: Any, instance_id: str | None = None) -> dict[str, Any]:
+        """The stand-in whose root file system is root_path (StandIn.files.root) plays instance_id,
+        or (None) the first instance of the next RunInstances call. CreateImage of that instance
+        then keeps the stand-in's file system as the AMI's content. -> {root, instance_id, pending}"""
+        return self._post("standin-bindings", {"root": str(root_path), "instance_id": instance_id})
+
+    def standin_bindings(self) -> list[dict[str, Any]]:
+        """[{root, instance_id, pending}]; pending ones wait for the next RunInstances."""
+        return self._get("standin-bindings")["bindings"]
+
+    def clear_standin_bindings(self) -> int:
+        return self._post("standin-bindings/clear")["cleared"]
+
+    def image_content(self, image_id: str) -> dict[str, Any]:
+        """Where an AMI's content is: {image_id, path (a .tar.zst), size_bytes, capture_seconds,
+        source_instance_id, standin_root, image_ids (every AMI sharing it)}. An AMI without
+        content raises SandboxControlError (404) saying why."""
+        return self._post("image-content", {"image_id": image_id})
+
+    def image_contents(self) -> list[dict[str, Any]]:
+        """Every AMI that has content, as image_content() describes it."""
+        return self._get("image-content")["contents"]
+
+    # -- listener writes -------------------------------------------------------------------------
+
+    def listener_writes(self) -> list[dict[str, Any]]:
+        """Every CreateListener/ModifyListener/CreateRule/ModifyRule that wrote actions since the
+        reset, oldest first: {sequence, time, operation, listener_arn, rule_arn, weights, groups
+        (each group given weight > 0: target_group_arn, weight, healthy, registered, states),
+        unguarded_groups}."""
+        return self._get("listener-writes")["writes"]
+
+    def unguarded_listener_writes(self) -> list[dict[str, Any]]:
+        """The writes that gave weight > 0 to a group with no healthy target, or with fewer
+        healthy targets than registered ones."""
+        return self._get("listener-writes/unguarded")["writes"]
+
     # -- transport -----------------------------------------------------------------------------
 
     def _get(self, route: str) -> dict[str, Any]:

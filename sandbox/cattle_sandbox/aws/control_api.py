@@ -79,6 +79,34 @@ def _clear_asg_launch_failures(core: SandboxCore, body: dict[str, Any]) -> Any:
     return core.clear_asg_launch_failures(**body)
 
 
+def _bind_standin(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return core.bind_standin(**body)
+
+
+def _standin_bindings(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"bindings": core.fidelity.image_store.bindings()}
+
+
+def _clear_standin_bindings(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"cleared": core.fidelity.image_store.clear_bindings()}
+
+
+def _image_content(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return core.image_content(**body)
+
+
+def _image_contents(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"contents": core.fidelity.image_store.contents()}
+
+
+def _listener_writes(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"writes": core.listener_writes()}
+
+
+def _unguarded_listener_writes(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"writes": core.listener_writes(unguarded_only=True)}
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "ping"): _ping,
     ("POST", "reset"): _reset,
@@ -95,6 +123,13 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "asg-launch-failures"): _launch_failures,
     ("POST", "asg-launch-failures"): _fail_asg_launches,
     ("POST", "asg-launch-failures/clear"): _clear_asg_launch_failures,
+    ("GET", "listener-writes"): _listener_writes,
+    ("GET", "listener-writes/unguarded"): _unguarded_listener_writes,
+    ("GET", "standin-bindings"): _standin_bindings,
+    ("POST", "standin-bindings"): _bind_standin,
+    ("POST", "standin-bindings/clear"): _clear_standin_bindings,
+    ("GET", "image-content"): _image_contents,
+    ("POST", "image-content"): _image_content,
 }
 
 

@@ -8,10 +8,11 @@ launches) must not interleave with an API call halfway through.
 import threading
 from typing import Any
 
+from moto.ec2.models import ec2_backends
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 from moto.moto_api._internal import moto_api_backend
 
-from . import autoscaling
+from . import autoscaling, listener_writes
 from .calls import RequestCounters
 from .faults import FaultInjector
 from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
@@ -31,10 +32,12 @@ class SandboxCore:
             self.fidelity.reset()
             self.faults.clear()
             self.counters.reset()
+            listener_writes.LOG.clear()
 
     def forget_test_state(self) -> None:
         """After a reset through moto's own /moto-api/reset: what tests set refers to nothing now."""
         self.fidelity.forget_test_state()
+        listener_writes.LOG.clear()  # the listeners it names are gone
 
     # -- target health ------------------------------------------------------------------
 
@@ -54,6 +57,12 @@ class SandboxCore:
 
     def clear_target_health(self, target_group: str | None = None, target_ids: list[str] | None = None) -> int:
         return self.fidelity.clear_health_overrides(target_group, _id_list(target_ids))
+
+    # -- listener writes ---------------------------------------------------------------------
+
+    def listener_writes(self, unguarded_only: bool = False) -> list[dict[str, Any]]:
+        """Every listener/rule write since the reset (see listener_writes.py), oldest first."""
+        return listener_writes.LOG.unguarded() if unguarded_only else listener_writes.LOG.writes()
 
     # -- Auto Scaling launch failures ------------------------------------------------------
 
@@ -77,6 +86,41 @@ class SandboxCore:
                 for group in autoscaling.groups_named(name):
                     autoscaling.relaunch(group)
             return {"cleared": cleared}
+
+    # -- stand-ins and image content -------------------------------------------------------
+
+    def bind_standin(self, root: str, instance_id: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            if instance_id is not None and not _instance_exists(instance_id):
+                raise LookupError(f"no instance {instance_id} in the sandbox")
+            return self.fidelity.image_store.bind(root, instance_id)
+
+    def image_content(self, image_id: str) -> dict[str, Any]:
+        """The AMI's content (where its tarball is); LookupError saying why there is none."""
+        if not isinstance(image_id, str) or not image_id:
+            raise ValueError(f"image_id must be an AMI id, not {image_id!r}")
+        with self.lock:
+            found = self.fidelity.image_store.describe(image_id)
+            if found is not None:
+                return found
+            if _image_exists(image_id):
+                raise LookupError(
+                    f"AMI {image_id} has no content to boot from: it was not made by CreateImage "
+                    "or CopyImage in this sandbox (RegisterImage gives an AMI no file system)"
+                )
+            raise LookupError(f"no AMI {image_id} in the sandbox")
+
+
+def _instance_exists(instance_id: str) -> bool:
+    return any(
+        instance.id == instance_id
+        for _account, _region, backend in ec2_backends.iter_backends()
+        for instance in backend.all_instances()
+    )
+
+
+def _image_exists(image_id: str) -> bool:
+    return any(image_id in backend.amis for _account, _region, backend in ec2_backends.iter_backends())
 
 
 def _target_group(arn: str) -> FakeTargetGroup | None:

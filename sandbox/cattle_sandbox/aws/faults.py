@@ -85,7 +85,7 @@ class FaultInjector:
             rule = FaultRule(
                 self._next_id,
                 _canonical_service(service),
-                action or None,
+                _wildcard_to_none(action),
                 kind,
                 count,
                 float(probability),
@@ -115,10 +115,14 @@ class FaultInjector:
         return None
 
 
+def _wildcard_to_none(name: str | None) -> str | None:
+    """Empty and "*" both mean: match any."""
+    return None if not name or name == "*" else name
+
+
 def _canonical_service(service: str | None) -> str | None:
-    if not service or service == "*":
-        return None
-    return SERVICE_ALIASES.get(service.lower(), service.lower())
+    service = _wildcard_to_none(service)
+    return None if service is None else SERVICE_ALIASES.get(service.lower(), service.lower())
 
 
 def _check_rule(kind: str, count: int | None, probability: float, delay: float, status: int | None) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import patching
+from ..image_store import ImageStore
 
 TARGET_HEALTH_STATES = ("healthy", "unhealthy", "initial")
 DEFAULT_REASONS = {
@@ -21,7 +22,8 @@ DEFAULT_REASONS = {
     "initial": ("Elb.InitialHealthChecking", "Initial health checks in progress"),
 }
 # The modules that change moto's behaviour (see their docstrings).
-PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images")
+# image_content wraps images' patches of the same methods, so it comes after it.
+PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -87,6 +89,8 @@ class Fidelity:
         self._lock = threading.Lock()
         self._health_overrides: dict[tuple[str, str], HealthOverride] = {}
         self._launch_failures: dict[str, LaunchFailure] = {}
+        # Stand-in bindings and AMI contents (image_store.py), kept by image_content's patches.
+        self.image_store = ImageStore()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class Fidelity:
 
     def deactivate(self) -> None:
         patching.deactivate(self)
+        self.image_store.clear()
 
     def reset(self) -> None:
         """Back to the settings the sandbox started with, and nothing set by tests."""
@@ -109,6 +114,7 @@ class Fidelity:
         with self._lock:
             self._health_overrides.clear()
             self._launch_failures.clear()
+        self.image_store.clear()  # the AMIs and instances it refers to are gone
 
     def update_settings(self, changes: dict[str, Any]) -> FidelitySettings:
         self.settings = self.settings.updated(changes)

@@ -4,6 +4,9 @@
   CopyImage with a name in use fail with InvalidAMIName.Duplicate (moto accepts it,
   which hides the "lost CreateImage response" case: a retry would make a second AMI).
 - RegisterImage keeps ImdsSupport; DescribeImages and DescribeImageAttribute return it.
+- ModifyImageAttribute sets ImdsSupport (ImdsSupport={"Value": "v2.0"}, or
+  Attribute="imdsSupport" with Value="v2.0"; moto ignores both). AWS accepts only v2.0
+  and has no way back, so any other value is refused.
 - EnableImageDeprecation / DisableImageDeprecation (missing in moto) set and clear the
   DeprecationTime that DescribeImages returns.
 - CreateImage accepts a TagSpecification for the snapshot (moto answers 500) and tags
@@ -27,6 +30,7 @@ from moto.core.utils import utcnow
 from .fidelity import Fidelity
 from .patching import add_method, bound_arguments, patch
 
+IMDS_V2 = "v2.0"  # the only ImdsSupport value AWS has (and, once set, keeps)
 # Clock skew allowed between a client's "now" and ours before a time counts as past.
 PAST_TOLERANCE = datetime.timedelta(seconds=60)
 
@@ -90,10 +94,39 @@ def register_image_response(fidelity: Fidelity, original: Any, response: AmisRes
     ami = response.ec2_backend.amis[result.result["ImageId"]]  # type: ignore[attr-defined]
     imds_support = response._get_param("ImdsSupport")
     if imds_support:
-        ami.imds_support = imds_support  # DescribeImages reads this
-        ami.imds = imds_support  # DescribeImageAttribute(imdsSupport) reads this
+        _set_imds_support(ami, imds_support)
     _keep_registered_layout(response, ami)
     return result
+
+
+def _set_imds_support(ami: Ami, value: str) -> None:
+    ami.imds_support = value  # DescribeImages reads this
+    ami.imds = value  # DescribeImageAttribute(imdsSupport) reads this
+
+
+@patch(AmisResponse, "modify_image_attribute")
+def modify_image_attribute_response(fidelity: Fidelity, original: Any, response: AmisResponse) -> ActionResult:
+    requested = _requested_imds_support(response)
+    if requested is not None:
+        if requested != IMDS_V2:
+            # AWS documents v2.0 as the only value; its error code for others is a guess.
+            raise EC2ClientError(
+                "InvalidParameterValue", f"Value ({requested}) for parameter ImdsSupport is invalid. Use {IMDS_V2}."
+            )
+        ami = response.ec2_backend.describe_images(ami_ids=[response._get_param("ImageId")])[0]
+        response.error_on_dryrun()
+        _set_imds_support(ami, IMDS_V2)
+    return original(response)
+
+
+def _requested_imds_support(response: AmisResponse) -> str | None:
+    """ImdsSupport.Value, or Value when Attribute is imdsSupport; None when neither is given."""
+    structured = response._get_param("ImdsSupport")
+    if isinstance(structured, dict) and structured.get("Value") is not None:
+        return str(structured["Value"])
+    if response._get_param("Attribute") == "imdsSupport":
+        return str(response._get_param("Value"))
+    return None
 
 
 def _keep_registered_layout(response: AmisResponse, ami: Ami) -> None:

@@ -66,3 +66,8 @@ def _check_weight(weight: Any, where: str) -> None:
             f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
             f"Member must have value less than or equal to {MAX_WEIGHT}"
         )
+
+
+# Imported last so that its recorder wraps the validation above: only writes that
+# passed it, and that moto stored, are recorded.
+from . import listener_writes  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position

@@ -5,11 +5,11 @@ the local package repository; find_prepared() locates them without downloading; 
 boots one instance from them inside the sandbox's private network namespace.
 """
 
-from .instance import BootError, StandIn, StandInError, TeardownError
+from .instance import BootError, NoImageContent, StandIn, StandInError, TeardownError
 from .namespaces import LooksLikeHost
 from .inputs import NotPrepared, Prepared, find_prepared, prepare
 
 __all__ = [
-    "BootError", "LooksLikeHost", "NotPrepared", "Prepared", "StandIn", "StandInError",
+    "BootError", "LooksLikeHost", "NoImageContent", "NotPrepared", "Prepared", "StandIn", "StandInError",
     "TeardownError", "find_prepared", "prepare",
 ]

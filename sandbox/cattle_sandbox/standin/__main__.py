@@ -1,4 +1,4 @@
-"""python -m cattle_sandbox.standin prepare | boot | cleanup (see sandbox/docs/standin.md)."""
+"""python -m cattle_sandbox.standin prepare | boot | exec | cleanup (see sandbox/docs/standin.md)."""
 
 import argparse
 import json
@@ -7,6 +7,7 @@ import sys
 import threading
 
 from ..netns import NotInPrivateNamespace
+from .attach import NotRunning, exec_in
 from .instance import StandIn, StandInError
 from .inputs import NotPrepared, find_prepared, prepare
 from .stale import cleanup_stale
@@ -20,9 +21,13 @@ def main(argv=None):
     boot = commands.add_parser("boot", help="boot one stand-in, print how to reach it, remove it on "
                                "Ctrl-C or after --hold seconds (run inside scripts/in-netns)")
     boot.add_argument("--hold", type=float, default=None, help="seconds to keep it running (default: until interrupted)")
+    run_in = commands.add_parser("exec", help="run a command as root inside a running stand-in (nsenter; "
+                                 "works after its SSH is gone); exits with the command's status")
+    run_in.add_argument("name", help="the stand-in's name, e.g. cattle-si-7 (`boot` prints it)")
+    run_in.add_argument("argv", nargs="+", metavar="-- COMMAND", help="the command and its arguments")
     commands.add_parser("cleanup", help="stop and remove stand-ins whose owning process has died")
     args = parser.parse_args(argv)
-    return {"prepare": run_prepare, "boot": run_boot, "cleanup": run_cleanup}[args.command](args)
+    return {"prepare": run_prepare, "boot": run_boot, "exec": run_exec, "cleanup": run_cleanup}[args.command](args)
 
 
 def run_prepare(args):
@@ -48,8 +53,20 @@ def run_boot(args):
     except (NotInPrivateNamespace, StandInError) as error:
         print(f"standin: {error}", file=sys.stderr)
         return 1
+    left = standin.leftovers()
+    if left:
+        print(f"standin: {standin.name} not fully removed: {', '.join(left)}", file=sys.stderr)
+        return 1
     print(f"standin: {standin.name} removed in {standin.teardown_seconds} s", file=sys.stderr)
     return 0
+
+
+def run_exec(args):
+    try:
+        return exec_in(args.name, args.argv)
+    except NotRunning as error:
+        print(f"standin: {error}", file=sys.stderr)
+        return 125
 
 
 def describe(standin):

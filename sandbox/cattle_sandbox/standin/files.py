@@ -13,6 +13,7 @@ LISTEN_CONFIG = "/etc/ssh/sshd_config.d/20-cattle-listen.conf"
 # An upper bound, not a reservation: tmpfs uses only what is written (about 210 MB at boot).
 ROOT_TMPFS_SIZE = "4G"
 TMPFS_SOURCE = "cattle-standin"  # the name mountinfo shows
+SSHD_UNITS = ("ssh.service", "sshd.service", "ssh.socket")  # Debian's names for what starts sshd
 
 
 @dataclass(frozen=True)
@@ -71,16 +72,40 @@ def extract_base_image(tarball, root):
     )
 
 
-def personalize(files, *, machine, address, port):
-    """Per-boot secrets and settings, written into the copy before it boots."""
-    host_public_key = generate_key(in_root(files.root, HOST_KEY), f"{machine} host key")
-    admin_public_key = generate_key(files.private_key, f"{ADMIN_USER}@{machine}")
-    authorize_key(files.root, ADMIN_USER, admin_public_key)
+def personalize(files, *, machine, address, port, keys=True):
+    """Per-boot secrets and settings, written into the copy before it boots.
+
+    keys=False writes only what the instance's network gives it (the address sshd listens
+    on, /etc/hosts with the machine name): no host key, no authorized key, as for an image
+    booted as it is.
+    """
     write_file(in_root(files.root, LISTEN_CONFIG),
                f"# This boot's address (written per boot by cattle_sandbox.standin).\nListenAddress {address}:{port}\n")
     write_file(in_root(files.root, "/etc/hosts"), hosts_file(machine))
+    if not keys:
+        return
+    # An image may carry its build instance's host keys; like cloud-init (ssh_deletekeys),
+    # each boot replaces them with its own.
+    for old_key in in_root(files.root, "/etc/ssh").glob("ssh_host_*"):
+        old_key.unlink()
+    host_public_key = generate_key(in_root(files.root, HOST_KEY), f"{machine} host key")
+    admin_public_key = generate_key(files.private_key, f"{ADMIN_USER}@{machine}")
+    authorize_key(files.root, ADMIN_USER, admin_public_key)
     write_file(files.known_hosts, known_hosts_line(address, port, host_public_key))
     write_file(files.inventory, inventory_yaml(files, machine=machine, address=address, port=port))
+
+
+def sshd_enabled(root):
+    """Whether the copy starts sshd at boot: ssh.service or ssh.socket wanted by a target, not masked."""
+    units = in_root(root, "/etc/systemd/system")
+    wants = list(units.glob("*.wants"))
+    for unit in SSHD_UNITS:
+        if (units / unit).is_symlink() and os.readlink(units / unit) == "/dev/null":
+            continue  # masked
+        # lexists: the links point into the image (/lib/...), which the host may not have.
+        if any(os.path.lexists(directory / unit) for directory in wants):
+            return True
+    return False
 
 
 def generate_key(private_key_path, comment):

@@ -8,6 +8,12 @@ completely: no process, mount, namespace, interface or file of it remains.
         standin.ssh(["sudo", "-n", "true"])
         standin.inventory_path      # for ansible-playbook -i
         standin.packer_vars()       # for Packer's amazon-ebs ssh_* settings
+
+A stand-in can also boot from an AMI's content (the file system a stand-in had when
+CreateImage was called on the instance it played, see image_store.py):
+
+    with StandIn.from_image(find_prepared(), "ami-...", control=aws.control) as booted:
+        booted.run(["cat", "/etc/os-release"])
 """
 
 import atexit
@@ -49,15 +55,30 @@ class TeardownError(StandInError):
     pass
 
 
+class NoImageContent(StandInError):
+    """The AMI has no content to boot from (the message says why)."""
+
+
 class StandIn:
     """One stand-in instance; start() boots it, stop() (or leaving `with`) removes every trace."""
 
     user = ADMIN_USER
 
-    def __init__(self, prepared, *, port=22, boot_timeout=BOOT_TIMEOUT):
+    def __init__(self, prepared, *, port=22, boot_timeout=BOOT_TIMEOUT, image=None, personalize=True,
+                 wait_for_ssh=None):
+        """image: a content tarball to boot instead of the base image (see from_image).
+        personalize=False boots it as it is: no host key, no admin key (reach it with run()).
+        wait_for_ssh: None waits for SSH when the copy has keys and enables sshd."""
+        if wait_for_ssh and not personalize:
+            raise ValueError("wait_for_ssh=True needs personalize=True: a copy booted as it is has no key to log in with")
         self.prepared = prepared
         self.port = port
         self.boot_timeout = boot_timeout
+        self.image = Path(image) if image is not None else None
+        self.image_id = None  # set by from_image
+        self.personalized = personalize
+        self.wait_for_ssh = wait_for_ssh
+        self.ssh_expected = None  # resolved at boot: whether readiness included an SSH login
         self.network = None
         self.files = None
         self.process = None
@@ -69,6 +90,23 @@ class StandIn:
         self._console = None
         self._namespaces = {}
         self._stopped = False
+
+    @classmethod
+    def from_image(cls, prepared, image_id, *, control=None, **kwargs):
+        """A StandIn (not started) that boots from the content of AMI image_id.
+
+        control: the SandboxControl of the sandbox that holds the AMI (default: the one
+        AWS_ENDPOINT_URL names). Raises NoImageContent saying why when the AMI has none.
+        """
+        from ..aws.control import SandboxControl, SandboxControlError
+
+        try:
+            content = (control or SandboxControl.from_env()).image_content(image_id)
+        except SandboxControlError as error:
+            raise NoImageContent(f"cannot boot a stand-in from {image_id}: {error}") from None
+        standin = cls(prepared, image=content["path"], **kwargs)
+        standin.image_id = image_id
+        return standin
 
     # --- what callers use -------------------------------------------------------------
 
@@ -100,8 +138,17 @@ class StandIn:
     def console_log_path(self):
         return self.files.console_log
 
+    def bind_to(self, control, instance_id=None):
+        """Tells the sandbox that this stand-in plays instance_id, or (None) the first instance of
+        the next RunInstances call (Packer's build instance): CreateImage of it then keeps this
+        stand-in's file system as the AMI's content. -> {root, instance_id, pending}"""
+        if self.files is None:
+            raise StandInError("bind_to() needs a started stand-in")
+        return control.bind_standin(str(self.files.root), instance_id)
+
     def packer_vars(self):
         """Packer amazon-ebs communicator settings (with use_proxy = false in the provisioner)."""
+        self._ensure_keys("packer_vars()")
         return {
             "ssh_host": self.address,
             "ssh_port": self.port,
@@ -127,6 +174,7 @@ class StandIn:
 
     def ssh_argv(self, user=None):
         """ssh with the generated key, the host key checked against the generated known_hosts."""
+        self._ensure_keys("ssh")
         return [
             "ssh", "-F", "/dev/null",  # no user or system ssh_config (no proxies, no SendEnv)
             "-i", str(self.private_key_path),
@@ -216,12 +264,25 @@ class StandIn:
         self._write_state()
         with self._phase("extract"):
             files.mount_root_tmpfs(self.files.root)
-            files.extract_base_image(self.prepared.base_image, self.files.root)
+            files.extract_base_image(self.image or self.prepared.base_image, self.files.root)
         with self._phase("personalize"):
-            files.personalize(self.files, machine=self.name, address=self.address, port=self.port)
+            files.personalize(self.files, machine=self.name, address=self.address, port=self.port,
+                              keys=self.personalized)
+            self.ssh_expected = self._expects_ssh()
         with self._phase("boot"):
             self._spawn()
             self._wait_until_ready()
+
+    def _expects_ssh(self):
+        """Whether readiness includes an SSH login (an image may well keep sshd off)."""
+        if self.wait_for_ssh is not None:
+            return self.wait_for_ssh
+        return self.personalized and (self.image is None or files.sshd_enabled(self.files.root))
+
+    def _ensure_keys(self, what):
+        if not self.personalized:
+            raise StandInError(f"{what}: stand-in {self._label()} was booted as it is (personalize=False) "
+                               "and has no admin key; use run()")
 
     @contextmanager
     def _phase(self, name):
@@ -285,6 +346,8 @@ class StandIn:
             result = self.run(["systemctl", "is-system-running"], check=False, timeout=15)
             self.system_state = result.stdout.strip() or "unknown"
             return f"systemd to report running (it says {self.system_state!r})"
+        if not self.ssh_expected:
+            return None
         result = self.ssh(["true"], check=False, timeout=20)
         if result.returncode != 0:
             return f"sshd to accept the admin key ({commands.tail(result.stderr, 2)})"

@@ -1,16 +1,19 @@
 """Removing stand-ins whose owning process died without tearing them down (kill -9, OOM).
 
 Each running stand-in has a state.json in its working directory naming its owner; a
-stand-in whose owner is gone is stopped and removed the same way stop() would.
+stand-in whose owner is gone is stopped and removed the same way stop() would. The
+image stores of sandboxes (AMI contents) that died are removed too.
 """
 
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..image_store import OWNER_FILE, STORE_PREFIX
 from . import cgroups, commands, mounts, namespaces, network, paths
 from .instance import read_argv
 
@@ -46,8 +49,12 @@ def read_instance(work):
 
 
 def read_state(work):
+    return read_json(work / "state.json")
+
+
+def read_json(path):
     try:
-        return json.loads((work / "state.json").read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
@@ -65,9 +72,29 @@ def cleanup_stale(log=print):
         for stale in stale_ones:
             log(f"standin: removing stale stand-in {stale.work.name} (slot {stale.slot}, owner {stale.state.get('owner_pid')})")
             remove(stale)
+        for store in stale_image_stores():
+            log(f"standin: removing image store {store.name} of a sandbox that is gone")
+            shutil.rmtree(store, ignore_errors=True)
     for name in orphan_namespaces():
         log(f"standin: network namespace {name} belongs to no known stand-in; remove it with `ip netns delete {name}`")
     return len(stale_ones)
+
+
+def stale_image_stores():
+    """AMI content directories (cattle_sandbox.image_store) of sandboxes that died without stopping."""
+    stale = []
+    for store in sorted(paths.run_root().glob(f"{STORE_PREFIX}*")):
+        owner = read_json(store / OWNER_FILE)
+        if owner is None:
+            try:
+                too_old = time.time() - store.stat().st_mtime > STATELESS_GRACE_SECONDS
+            except OSError:
+                continue  # removed meanwhile
+            if too_old:
+                stale.append(store)
+        elif not owner_alive(owner):
+            stale.append(store)
+    return stale
 
 
 def remove(stale):
