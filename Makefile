@@ -8,12 +8,12 @@ ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections
 # Recursive, so it is expanded when a recipe runs, after setup has made .venv.
 export PATH = $(if $(realpath .venv/bin),$(realpath .venv/bin):)$(shell printenv PATH)
 
-.PHONY: setup test demo lint sanity unit sandbox-tests integration e2e build collection-link constraints
+.PHONY: setup test demo lint sanity unit sandbox-tests molecule integration e2e build collection-link constraints
 
 setup:
 	bash scripts/setup.sh
 
-test: setup lint build unit sandbox-tests integration e2e sanity
+test: setup lint build unit sandbox-tests molecule integration e2e sanity
 	bash scripts/check-leftovers.sh
 	@echo "make test: all layers passed"
 
@@ -39,6 +39,11 @@ unit:
 
 sandbox-tests:
 	$(PYTEST) tests/sandbox -q
+
+# Every role's molecule scenarios against booted stand-ins (tests/molecule/README.md);
+# `make molecule MOLECULE_SCENARIOS=image_validate` runs one role's.
+molecule: collection-link
+	$(IN_NETNS) bash tests/molecule/run.sh $(MOLECULE_SCENARIOS)
 
 integration:
 	$(PYTEST) tests/integration -q
