@@ -28,6 +28,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 
 from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import build_fingerprint
+from ansible_collections.cattle.immutable.plugins.module_utils import build_imds
 from ansible_collections.cattle.immutable.plugins.module_utils import build_packer
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
@@ -326,10 +327,11 @@ def build_metadata(plan, image_tags=None, duration=None, build=None, packer_ran=
     }
 
 
-def result(outcome, plan, region, images, tags, metadata, removed, log_path, changed):
+def result(outcome, plan, region, images, tags, metadata, removed, log_path, changed, imds=None):
     primary = images.get(region) or (sorted(images.items())[0][1] if images else None)
+    imds = imds or []
     return {
-        "changed": changed,
+        "changed": changed or any(entry["changed"] for entry in imds),
         "outcome": outcome,
         "image_id": primary,
         "images": images,
@@ -340,12 +342,21 @@ def result(outcome, plan, region, images, tags, metadata, removed, log_path, cha
         "build": metadata,
         "removed_images": removed,
         "log_path": log_path,
+        "imds_support": imds,
     }
 
 
-def reuse_result(plan, region, image):
+def ensure_imds(module, ec2, image, region):
+    """ImdsSupport as the imds_support option wants it (before the image is tagged complete)."""
+    return build_imds.ensure_imds_support(ec2, image, region, module.params["imds_support"], module.check_mode)
+
+
+def reuse_result(module, ec2, plan, image):
+    region = module.region
     metadata = build_metadata(plan, image["tags"])
-    return result("reused", plan, region, {region: image["image_id"]}, image["tags"], metadata, [], None, False)
+    imds = [ensure_imds(module, ec2, image, region)]
+    return result("reused", plan, region, {region: image["image_id"]}, image["tags"], metadata, [], None, False,
+                  imds)
 
 
 # Building
@@ -410,12 +421,13 @@ def adopt(module, ec2, plan, image, report, removed, packer_ran):
     """Finish an image a lost build left behind: tag it from its validation report."""
     check_fingerprint_tag(image, plan["fingerprint"])
     tags = provenance_tags(plan, module.params["vcs_revision"], report)
+    imds = [ensure_imds(module, ec2, image, module.region)]
     if not module.check_mode:
         tag_image(ec2, image, tags, plan)
     metadata = build_metadata(plan, tags, packer_ran=packer_ran)
     log_path = plan["log_path"] if packer_ran else None
     return result("adopted", plan, module.region, {module.region: image["image_id"]}, tags, metadata, removed,
-                  log_path, True)
+                  log_path, True, imds)
 
 
 def finish_build(module, ec2, plan, duration):
@@ -431,22 +443,24 @@ def finish_build(module, ec2, plan, duration):
         module.warn("the build left no validation report at {0}; the AMI is not tagged as validated".format(
             plan["validation_report"]))
     tags = provenance_tags(plan, module.params["vcs_revision"], report)
+    imds = []
     for region, image_id in sorted(images.items()):
         regional = ec2 if region == module.region else module.client("ec2", region=region)
         image = wait_until_available(regional, image_id, module.params["wait_timeout"])
         if image["name"] != plan["ami_name"]:
             module.warn("AMI {0} is named {1}, not {2}: the template must use var.ami_name, or the image is never "
                         "reused".format(image_id, image["name"], plan["ami_name"]))
+        imds.append(ensure_imds(module, regional, image, region))
         tag_image(regional, image, tags, plan)
     metadata = build_metadata(plan, tags, duration, build, packer_ran=True)
-    return metadata, images, tags
+    return metadata, images, tags, imds
 
 
 def handle_leftover(module, ec2, plan, image, removed, packer_ran):
     """An image with our name: reuse, adopt, or remove it; returns a result, or None to build."""
     if is_complete(image):
         check_fingerprint_tag(image, plan["fingerprint"])
-        return reuse_result(plan, module.region, image)
+        return reuse_result(module, ec2, plan, image)
     report, problem = read_validation_report(plan["validation_report"])
     if problem:
         module.warn(problem + "; the image left behind is rebuilt")
@@ -477,8 +491,8 @@ def build(module, ec2, plan, removed, attempts_left=1):
         error = packer_failure(plan, exit_code, timed_out, module.params["build_timeout"])
         error.details["removed_images"] = removed
         raise error
-    metadata, images, tags = finish_build(module, ec2, plan, duration)
-    return result("built", plan, module.region, images, tags, metadata, removed, plan["log_path"], True)
+    metadata, images, tags, imds = finish_build(module, ec2, plan, duration)
+    return result("built", plan, module.region, images, tags, metadata, removed, plan["log_path"], True, imds)
 
 
 def would_build(plan, region, removed):

@@ -13,13 +13,17 @@ description:
   - The inputs are fingerprinted (SHA-256) from O(fingerprint_paths), O(vars), O(var_files), O(only), the resolved
     source AMI and the Packer version, unless O(fingerprint) is given. The fingerprint is tagged on the AMI as
     C(cattle:fingerprint) and its first 16 digits name it, C(<app>-<fingerprint>).
-  - When an available AMI of that name exists and is complete, it is returned unchanged (C(changed=false)) and Packer does
-    not run. A new base image, template change or Packer version means a new fingerprint and a new build.
+  - When an available AMI of that name exists and is complete, it is returned unchanged (C(changed=false), unless
+    O(imds_support) had to be set) and Packer does not run. A new base image, template change or Packer version means
+    a new fingerprint and a new build.
   - An AMI is complete when it carries C(cattle:built-at). This module writes that tag last, in the same call as the
     other provenance tags; templates must not set it. An AMI with the name but without the tag was left behind by a
     build whose answer was lost (for example a lost CreateImage response). It is adopted, never duplicated - tagged
     from the build's validation report when that report is on the controller, else deregistered with its snapshots
     and built again (once within one task).
+  - With O(imds_support=v2.0) (the default) instances launched from the image require IMDSv2 - the AMI's ImdsSupport
+    is set to C(v2.0) (ModifyImageAttribute) on every image of the result that lacks it, before the completion tag
+    is written.
   - Provenance tags - C(cattle:app), C(cattle:managed-by), C(cattle:fingerprint), C(cattle:source-ami),
     C(cattle:packer-version), C(cattle:built-at), C(cattle:vcs-revision) when O(vcs_revision) is given, and from the
     validation report C(cattle:validation) and C(cattle:lynis-score). Snapshots get C(cattle:app),
@@ -124,6 +128,17 @@ options:
     description:
       - Source revision to record as C(cattle:vcs-revision).
     type: str
+  imds_support:
+    description:
+      - C(v2.0) makes instances launched from the image require IMDSv2 (C(HttpTokens=required)) - the AMI's
+        ImdsSupport is set to C(v2.0) when it lacks it, on new, adopted and reused images alike (in every region of
+        the result). AWS cannot undo this on an AMI.
+      - Current Packer sets it in the template (C(imds_support = "v2.0")); Packer 1.6.6 cannot, and this covers it.
+      - C(as-built) leaves the attribute as the template made it.
+      - Not part of the fingerprint.
+    type: str
+    choices: [v2.0, as-built]
+    default: v2.0
   packer_path:
     description:
       - The Packer executable. Defaults to C(packer) on E(PATH).
@@ -294,6 +309,31 @@ build:
     manifest_path:
       description: The manifest that was read.
       type: str
+imds_support:
+  description:
+    - ImdsSupport of each image of the result, before and after this run (nothing when a build would run in check
+      mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    image_id:
+      description: The AMI.
+      type: str
+    region:
+      description: Its region.
+      type: str
+    before:
+      description: ImdsSupport before this run; null when unset.
+      type: str
+    after:
+      description: ImdsSupport after this run (in check mode, what it would be).
+      type: str
+    changed:
+      description: Whether this run set it (in check mode, would set it).
+      type: bool
+  sample: [{"image_id": "ami-0123456789abcdef0", "region": "us-east-1", "before": null, "after": "v2.0",
+            "changed": true}]
 removed_images:
   description: AMIs left behind by lost builds that were deregistered (with their snapshots) before building again.
   returned: always
@@ -308,6 +348,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.cattle.immutable.plugins.module_utils import build as build_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import build_fingerprint
+from ansible_collections.cattle.immutable.plugins.module_utils import build_imds
 
 
 def argument_spec():
@@ -331,6 +372,7 @@ def argument_spec():
         fingerprint_ignore_vars=dict(type="list", elements="str", default=[]),
         endpoint_variable=dict(type="str"),
         vcs_revision=dict(type="str"),
+        imds_support=dict(type="str", choices=list(build_imds.CHOICES), default=build_imds.IMDS_V2),
         packer_path=dict(type="path"),
         log_path=dict(type="path"),
         work_dir=dict(type="path"),

@@ -52,10 +52,6 @@ def build_env(aws_env, tmp_path):
     return env
 
 
-def without_progress(stdout):
-    return "\n".join(line for line in stdout.splitlines() if not line.startswith(PROGRESS_PREFIX))
-
-
 def run_ansible(cmd, env, callback="ansible.posix.json", timeout=600):
     full_env = ansible_env(env)
     full_env["ANSIBLE_STDOUT_CALLBACK"] = callback
@@ -63,9 +59,7 @@ def run_ansible(cmd, env, callback="ansible.posix.json", timeout=600):
     started = time.monotonic()
     completed = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
     seconds = time.monotonic() - started
-    parsed = subprocess.CompletedProcess(cmd, completed.returncode, without_progress(completed.stdout), completed.stderr)
-    run = PlaybookRun(parsed)
-    run.raw_stdout = completed.stdout
+    run = PlaybookRun(completed)
     run.seconds = seconds
     return run
 
@@ -149,7 +143,7 @@ def test_first_run_builds_and_tags_and_an_identical_second_run_reuses(
     log = Path(first["log_path"])
     assert log.is_file() and str(log).startswith(str(tmp_path / "cache"))
     assert "Creating AMI " + first["ami_name"] in log.read_text()
-    assert f"{PROGRESS_PREFIX}web: packer log: {log}" in first_run.raw_stdout
+    assert f"{PROGRESS_PREFIX}web: packer log: {log}" in first_run.stdout
 
     aws.control.reset_counters()
     second_run = image_build(build_env, tmp_path, vcs_revision="abc123", **args_for(template, source_ami))
@@ -333,8 +327,8 @@ def test_progress_lines_show_the_log_path_first_then_what_packer_does(
                       **args_for(template, source_ami))
     assert run.rc == 0, run.explain()
     # Before Packer starts there may be a line about the checks; of Packer, the log comes first.
-    lines = [line for line in run.raw_stdout.splitlines() if line.startswith(PROGRESS_PREFIX + "web: packer")]
-    assert lines and lines[0].startswith(f"{PROGRESS_PREFIX}web: packer log: "), run.raw_stdout
+    lines = [line for line in run.stdout.splitlines() if line.startswith(PROGRESS_PREFIX + "web: packer")]
+    assert lines and lines[0].startswith(f"{PROGRESS_PREFIX}web: packer log: "), run.stdout
     running = [line for line in lines[1:] if "packer running" in line]
     assert len(running) >= 2, lines
     assert any("last: amazon-ebs.none: Creating AMI web-" in line for line in running), lines
@@ -361,7 +355,9 @@ def test_the_ami_is_waited_for_until_it_is_listed(monkeypatch):
 
 
 def test_the_build_playbook_prints_one_line_and_passes_the_image_on(ec2, build_env, tmp_path, source_ami):
-    extra = {"app": "web", "build_vars": {"source_ami": source_ami}}
+    # The sandbox's small template; the playbook's default is packer/golden (tests/e2e/test_golden_image.py).
+    extra = {"app": "web", "build_vars": {"source_ami": source_ami}, "build_template": str(TEMPLATE),
+             "build_only": ["amazon-ebs.none"]}
     cmd = [str(VENV_BIN / "ansible-playbook"), str(BUILD_PLAYBOOK), "-e", json.dumps(extra)]
     first = run_ansible(cmd, build_env)
     assert not first.failed, first.explain()
@@ -391,3 +387,74 @@ def test_a_build_over_ssh_runs_the_image_playbook_in_the_stand_in_and_tags_its_r
     assert standin.run(["cat", "/etc/cattle-build-marker"]).stdout == "provisioned by packer for sandbox-smoke\n"
     tags = tags_of(images_named(ec2, result["ami_name"])[0])
     assert tags["cattle:validation"] == "passed" and tags["cattle:lynis-score"] == "66"
+
+
+def imds_support_of(ec2, image_id):
+    return ec2.describe_images(ImageIds=[image_id])["Images"][0].get("ImdsSupport")
+
+
+def test_a_new_image_requires_imdsv2_and_a_reuse_leaves_it_alone(aws, ec2, build_env, tmp_path, template, source_ami):
+    first = built(image_build(build_env, tmp_path, **args_for(template, source_ami)))
+    image_id = first["image_id"]
+    # Packer 1.6.6 registers the AMI without ImdsSupport: image_build sets it, before the completion tag.
+    assert first["imds_support"] == [
+        {"image_id": image_id, "region": "us-east-1", "before": None, "after": "v2.0", "changed": True}
+    ]
+    assert imds_support_of(ec2, image_id) == "v2.0"
+    assert ec2.describe_image_attribute(ImageId=image_id, Attribute="imdsSupport")["ImdsSupport"]["Value"] == "v2.0"
+    aws.control.reset_counters()
+    again = built(image_build(build_env, tmp_path, **args_for(template, source_ami)))
+    assert again["changed"] is False and again["outcome"] == "reused"
+    assert again["imds_support"][0]["before"] == "v2.0" and again["imds_support"][0]["changed"] is False
+    assert "ec2:ModifyImageAttribute" not in aws.control.counters()
+
+
+def complete_image_without_imds(ec2, fingerprint):
+    name = "web-" + fingerprint[:16]
+    return name, register_image(ec2, name, {
+        "cattle:app": "web", "cattle:fingerprint": fingerprint, "cattle:built-at": "2026-01-01T00:00:00Z",
+    })
+
+
+def test_a_reused_image_without_imdsv2_gets_it_check_mode_only_says_so(
+    aws, ec2, build_env, tmp_path, template, source_ami
+):
+    fingerprint = "cd" * 32
+    _name, image_id = complete_image_without_imds(ec2, fingerprint)
+    aws.control.reset_counters()
+    planned = built(image_build(build_env, tmp_path, check=True, fingerprint=fingerprint,
+                                **args_for(template, source_ami)))
+    assert planned["outcome"] == "reused" and planned["changed"] is True
+    assert planned["imds_support"] == [
+        {"image_id": image_id, "region": "us-east-1", "before": None, "after": "v2.0", "changed": True}
+    ]
+    assert imds_support_of(ec2, image_id) is None
+    assert "ec2:ModifyImageAttribute" not in aws.control.counters()
+
+    real = built(image_build(build_env, tmp_path, fingerprint=fingerprint, **args_for(template, source_ami)))
+    assert real["outcome"] == "reused" and real["changed"] is True and real["image_id"] == image_id
+    assert imds_support_of(ec2, image_id) == "v2.0"
+    assert "ec2:RunInstances" not in aws.control.counters()
+    again = built(image_build(build_env, tmp_path, fingerprint=fingerprint, **args_for(template, source_ami)))
+    assert again["changed"] is False and again["imds_support"][0]["changed"] is False
+
+
+def test_imds_support_as_built_leaves_the_image_as_the_template_made_it(
+    ec2, build_env, tmp_path, template, source_ami
+):
+    result = built(image_build(build_env, tmp_path, imds_support="as-built", **args_for(template, source_ami)))
+    assert result["outcome"] == "built"
+    assert result["imds_support"] == [
+        {"image_id": result["image_id"], "region": "us-east-1", "before": None, "after": None, "changed": False}
+    ]
+    assert imds_support_of(ec2, result["image_id"]) is None
+
+
+def test_a_refused_imds_support_value_names_the_option_and_changes_nothing(
+    aws, ec2, build_env, tmp_path, template, source_ami
+):
+    run = image_build(build_env, tmp_path, imds_support="v1.0", **args_for(template, source_ami))
+    assert run.failed
+    message = run.result("build")["msg"]
+    assert "imds_support" in message and "v1.0" in message
+    assert own_images(ec2, source_ami) == []
