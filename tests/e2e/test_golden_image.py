@@ -10,7 +10,6 @@ AMI's own content carries no host keys, authorized keys or machine id.
 """
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -33,14 +32,6 @@ BUILD_TASK = "Build the image of web"
 BUILD_TIMEOUT = 1200
 CREATED_AMI = re.compile(r"amazon-ebs\.golden: AMI: (ami-[0-9a-f]+)")
 IMAGE_INFO_METRIC = re.compile(r"^cattle_image_info\{(?P<labels>[^}]*)\} 1$", re.MULTILINE)
-
-
-@pytest.fixture
-def build_env(aws_env, tmp_path):
-    env = dict(aws_env)
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{aws_env.get('PATH', '')}"
-    return env
 
 
 def build_playbook(env, extra_vars):

@@ -44,14 +44,6 @@ def source_ami(ec2):
     return register_image(ec2, "debian-12-amd64-20260101")
 
 
-@pytest.fixture
-def build_env(aws_env, tmp_path):
-    env = dict(aws_env)
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{aws_env.get('PATH', '')}"
-    return env
-
-
 def run_ansible(cmd, env, callback="ansible.posix.json", timeout=600):
     full_env = ansible_env(env)
     full_env["ANSIBLE_STDOUT_CALLBACK"] = callback
