@@ -121,8 +121,9 @@ def test_content_leaves_out_runtime_directories(aws, ec2, standin):
     assert MARKER.lstrip("/") in members
 
 
-def test_an_instance_no_stand_in_played_gives_an_ami_without_content(aws, ec2, standin_factory, standin_base,
-                                                                       monkeypatch):
+def test_an_instance_no_stand_in_played_gives_an_ami_without_content(
+    aws, ec2, standin_factory, standin_base, monkeypatch
+):
     instance_id = launch(ec2, register_image(ec2, "plain-source"))
     image_id = ec2.create_image(InstanceId=instance_id, Name="plain")["ImageId"]
     copy_id = ec2.copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="plain-copy")["ImageId"]
