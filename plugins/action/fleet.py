@@ -19,55 +19,28 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
+
+from ansible_collections.cattle.immutable.plugins.plugin_utils.progress import NewLines, ProgressThread
 
 MODULE = "cattle.immutable.fleet"
 POLL_SECONDS = 0.5
 
 
-class ProgressFollower:
-    """Prints the lines appended to a file, from a background thread, until stopped."""
+class ProgressFollower(ProgressThread):
+    """Prints the lines the module appends to its progress file."""
 
     def __init__(self, display, path):
+        super(ProgressFollower, self).__init__("fleet-progress", POLL_SECONDS)
         self.display = display
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.follow, name="fleet-progress", daemon=True)
+        self.new_lines = NewLines(path)
 
-    def read_new_lines(self):
-        try:
-            with open(self.path, "r") as stream:
-                stream.seek(self.offset)
-                text = stream.read()
-                self.offset = stream.tell()
-        except (IOError, OSError):
-            return []
-        text = self.partial + text
-        lines = text.split("\n")
-        self.partial = lines.pop()
-        return [line for line in lines if line.strip()]
-
-    def print_new_lines(self):
-        for line in self.read_new_lines():
-            self.display.display("fleet: {0}".format(line))
-
-    def follow(self):
-        while not self.stopped.wait(POLL_SECONDS):
-            self.print_new_lines()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stopped.set()
-        self.thread.join(5)
-        self.print_new_lines()
+    def tick(self):
+        for line in self.new_lines.read():
+            if line.strip():
+                self.display.display("fleet: {0}".format(line))
 
 
 class ActionModule(ActionBase):

@@ -19,28 +19,28 @@ module keeps all the logic; the thread only reads the log file.
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.cattle.immutable.plugins.module_utils import build_packer
+from ansible_collections.cattle.immutable.plugins.plugin_utils.progress import ProgressThread
 
 DEFAULT_PROGRESS_INTERVAL = 15
 
 
-class ProgressReporter:
+class ProgressReporter(ProgressThread):
     """Prints the log path once the log appears, then what Packer last said, every `interval` seconds."""
 
     def __init__(self, display, app, log_path, interval, started):
+        super(ProgressReporter, self).__init__("image_build-progress")
         self.display = display
         self.app = app
         self.log_path = log_path
         self.interval = max(1, interval)
         self.started = started
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.follow, name="image_build-progress", daemon=True)
+        self.next_line = started + self.interval
         self.packer_started = None
 
     def say(self, text):
@@ -52,16 +52,14 @@ class ProgressReporter:
         except OSError:
             return False
 
-    def follow(self):
-        next_line = time.time() + self.interval
-        while not self.stopped.wait(0.5):
-            if self.packer_started is None and self.log_is_ours():
-                self.packer_started = time.time()
-                self.say("packer log: {0}".format(self.log_path))
-                next_line = time.time() + self.interval
-            if time.time() >= next_line:
-                self.say(self.progress_line())
-                next_line = time.time() + self.interval
+    def tick(self):
+        if self.packer_started is None and self.log_is_ours():
+            self.packer_started = time.time()
+            self.say("packer log: {0}".format(self.log_path))
+            self.next_line = time.time() + self.interval
+        if time.time() >= self.next_line:
+            self.say(self.progress_line())
+            self.next_line = time.time() + self.interval
 
     def progress_line(self):
         if self.packer_started is None:
@@ -69,13 +67,7 @@ class ProgressReporter:
         last = build_packer.last_message(self.log_path) or "no output yet"
         return "packer running {0:.0f} s, last: {1}".format(time.time() - self.packer_started, last)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stopped.set()
-        self.thread.join(5)
+    def finish(self):
         if self.packer_started is None and self.log_is_ours():
             # Packer was quicker than one look at the log: still say where it is.
             self.say("packer log: {0}".format(self.log_path))

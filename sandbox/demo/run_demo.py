@@ -40,16 +40,16 @@ from cattle_sandbox.packer_compat import legacy_copy  # noqa: E402
 from cattle_sandbox.standin import NotPrepared, StandIn, StandInError, find_prepared  # noqa: E402
 
 
-def _load_build_packer():
-    """The collection's Packer log reader (standard library only), without installing the collection."""
-    path = REPO / "plugins" / "module_utils" / "build_packer.py"
-    spec = importlib.util.spec_from_file_location("cattle_build_packer", path)
+def _load_collection_module(relative_path, name):
+    """One of the collection's standard-library-only files, without installing the collection."""
+    spec = importlib.util.spec_from_file_location(name, REPO / relative_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-build_packer = _load_build_packer()
+build_packer = _load_collection_module("plugins/module_utils/build_packer.py", "cattle_build_packer")
+progress = _load_collection_module("plugins/plugin_utils/progress.py", "cattle_progress")
 
 APP = "web"
 STAGES = ["dev", "staging", "prod"]
@@ -193,46 +193,21 @@ class Playbooks:
         return one_line(lines[-1]) if lines else "no output"
 
 
-class PackerFollower:
+class PackerFollower(progress.ProgressThread):
     """Follows a Packer log (machine-readable, as image_build writes it) from a thread and
     prints one line per milestone: the build instance, each role of playbooks/image.yml as
     it starts, the ansible recap, the AMI."""
 
     def __init__(self, log_path):
-        self.log_path = log_path
+        super().__init__("packer-follower")
+        self.new_lines = progress.NewLines(log_path)
         self.started = time.monotonic()
-        self.offset = 0
-        self.partial = ""
         self.roles = set()
         self.said = set()
         self.recap_next = False
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self.follow, name="packer-follower", daemon=True)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stopped.set()
-        self.thread.join(5)
-        self.read()
-
-    def follow(self):
-        while not self.stopped.wait(0.5):
-            self.read()
-
-    def read(self):
-        try:
-            with open(self.log_path, "r", encoding="utf-8", errors="replace") as log:
-                log.seek(self.offset)
-                text = log.read()
-                self.offset = log.tell()
-        except OSError:
-            return
-        lines = (self.partial + text).split("\n")
-        self.partial = lines.pop()
-        for line in build_packer.readable_lines(lines):
+    def tick(self):
+        for line in build_packer.readable_lines(self.new_lines.read()):
             self.milestone(line)
 
     def milestone(self, line):
