@@ -28,6 +28,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import app_defini
 from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, parse_iso8601, utc_now
 from ansible_collections.cattle.immutable.plugins.module_utils import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 
@@ -130,21 +131,6 @@ def views(params, definition):
 
 # ---------------------------------------------------------------------------------------
 # Pure helpers: statuses, counts, drift.
-
-
-def utc_now():
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def iso8601(when):
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso8601(text):
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
-        return None
 
 
 def fleet_status(weight, desired, fleet_state):

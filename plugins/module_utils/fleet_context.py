@@ -10,8 +10,6 @@ found. A refusal (Refusal) therefore always means nothing was changed. fleet_sta
 makes the changes; fleets.py runs both and builds the result.
 """
 
-from datetime import datetime, timezone
-
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
@@ -475,14 +473,6 @@ def choose_desired(ctx):
     if live:
         return fleet_spec.clamp_desired(ctx.stage_def, live), "live_fleet"
     return fleet_spec.clamp_desired(ctx.stage_def, ctx.stage_def["capacity"]["desired"]), "definition"
-
-
-def utc_now():
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def iso8601(when):
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def locate(ctx):

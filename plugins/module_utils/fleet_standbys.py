@@ -12,7 +12,6 @@ with standbys=all), and fleets an interrupted retirement left at desired capacit
 Never a fleet with a weight above 0 (the drain of each one refuses it too).
 """
 
-from datetime import datetime, timezone
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_states
@@ -24,7 +23,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context imp
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import find_listener
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import find_target_group
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import identify_fleet
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import parse_iso8601, utc_now
 
 ALL = "all"
 
@@ -66,11 +65,10 @@ def weight_of_group(ctx, group):
 
 
 def window_over(tags, now):
-    try:
-        until = datetime.strptime(tags.get(fleet_spec.TAG_ROLLBACK_UNTIL) or "", "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
+    until = parse_iso8601(tags.get(fleet_spec.TAG_ROLLBACK_UNTIL))
+    if until is None:
         return False  # no window recorded: kept unless standbys=all
-    return now >= until.replace(tzinfo=timezone.utc)
+    return now >= until
 
 
 def choose(ctx, now):

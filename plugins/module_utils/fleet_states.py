@@ -33,10 +33,10 @@ from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context imp
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import choose_desired
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import creates_without_looking
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import definition_path
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import iso8601
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import refuse_if_serving
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import suspended
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import utc_now
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import weight_of
 
 AWS_DEFAULT_DEREGISTRATION_DELAY = "300"

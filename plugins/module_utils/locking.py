@@ -23,7 +23,6 @@ docs/deploy-lock.md is the user-facing description.
 
 import time
 import uuid
-from datetime import datetime, timezone
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
@@ -31,12 +30,12 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import Ansib
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, parse_iso8601, utc_now
 
 DEFAULT_TABLE = "cattle-deploy-locks"
 DEFAULT_LEASE_SECONDS = 900
 MAX_LEASE_SECONDS = 7 * 24 * 3600
 KEY = "app"
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TEXT_LIMITS = {"run_id": 128, "owner": 256, "reason": 1024}
 TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Rounds of read-decide-write when other writers keep changing the item under us.
@@ -79,24 +78,8 @@ class TableNotReady(Exception):
 # Time
 
 
-def utc_now():
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def format_time(when):
-    return when.strftime(TIME_FORMAT)
-
-
-def parse_time(text):
-    """A UTC datetime, or None when the text is not our ISO 8601 format."""
-    try:
-        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
-    except (TypeError, ValueError):
-        return None
-
-
 def seconds_since(text, now):
-    when = parse_time(text)
+    when = parse_iso8601(text)
     return None if when is None else int((now - when).total_seconds())
 
 
@@ -116,7 +99,7 @@ def describe_duration(seconds):
 
 
 def new_record(request, now):
-    stamp = format_time(now)
+    stamp = iso8601(now)
     return {
         "app": request["app"],
         "owner": request["owner"],
@@ -458,7 +441,7 @@ def base_result(request, previous, now):
 
 
 def renewed_record(record, request, now):
-    return dict(record, renewed_at=format_time(now), lease_seconds=request["lease_seconds"])
+    return dict(record, renewed_at=iso8601(now), lease_seconds=request["lease_seconds"])
 
 
 def acquire_result(request, action, kind, before, record, now):
@@ -566,7 +549,7 @@ def renew(client, request, now, check_mode=False):
             held = current is not None and current.get("run_id") == run_id
         else:
             held, current = renew_if_held_by(
-                client, request["table"], app, run_id, format_time(now), request["lease_seconds"]
+                client, request["table"], app, run_id, iso8601(now), request["lease_seconds"]
             )
             if not held and current is None:
                 current = read_lock(client, request["table"], app)

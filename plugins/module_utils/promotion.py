@@ -26,6 +26,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, utc_now
 
 IMAGE_AVAILABLE = "available"
 VALIDATION_PASSED = "passed"
@@ -110,14 +111,6 @@ def parameters_under(ssm, path):
 
 # ---------------------------------------------------------------------------------------
 # Time, waits and small helpers.
-
-
-def utc_now():
-    return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-def iso8601(when):
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def poll(check, timeout, sleep=time.sleep, clock=time.monotonic):

@@ -14,6 +14,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import app_defini
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils import timestamps
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
@@ -141,7 +142,7 @@ def test_a_health_gate_longer_than_the_lease_keeps_the_lock(playbook, app, aws):
     assert "held by run-1@ci (run run-1" in str(refused)
     holder = app.holder()
     assert holder["run_id"] == RUN and holder["token"] == acquired["token"]
-    renewed_after = (locking.parse_time(holder["renewed_at"]) - locking.parse_time(acquired["renewed_at"])).total_seconds()
+    renewed_after = (timestamps.parse_iso8601(holder["renewed_at"]) - timestamps.parse_iso8601(acquired["renewed_at"])).total_seconds()
     assert renewed_after > lease
     # Renewed once a third of the lease had passed, not at every poll.
     counters = aws.control.counters()

@@ -5,12 +5,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
+from ansible_collections.cattle.immutable.plugins.module_utils import timestamps
 
 NOW = datetime(2026, 6, 30, 12, 0, 0, tzinfo=timezone.utc)
 
 
 def stamp(seconds_ago):
-    return locking.format_time(NOW - timedelta(seconds=seconds_ago))
+    return timestamps.iso8601(NOW - timedelta(seconds=seconds_ago))
 
 
 def record(run_id="run-a", owner="alice@ci", reason="deploy ami-1", acquired_ago=600, renewed_ago=30, lease=300):
