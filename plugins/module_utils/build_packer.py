@@ -83,9 +83,46 @@ def packer_environment(base, connection=None, endpoint=None):
     return env
 
 
+def user_plugin_dir(env, is_dir=os.path.isdir):
+    """The plugins directory Packer 1.7+ reads in this environment when PACKER_CONFIG_DIR is not set.
+
+    Its config directory is ~/.packer.d when that exists, else $XDG_CONFIG_HOME/packer
+    when set, else ~/.config/packer (packer-plugin-sdk's pathing.ConfigDir; with
+    PACKER_CONFIG_DIR it would be $PACKER_CONFIG_DIR/.packer.d); plugins are under
+    plugins/ there, where `packer init` installs them. None without a HOME.
+    """
+    home = env.get("HOME")
+    if not home:
+        return None
+    if is_dir(os.path.join(home, ".packer.d")):
+        config_dir = os.path.join(home, ".packer.d")
+    elif env.get("XDG_CONFIG_HOME"):
+        config_dir = os.path.join(env["XDG_CONFIG_HOME"], "packer")
+    else:
+        config_dir = os.path.join(home, ".config", "packer")
+    return os.path.join(config_dir, "plugins")
+
+
+def plugin_path_kept(env, is_dir=os.path.isdir):
+    """PACKER_PLUGIN_PATH so that a scratch PACKER_CONFIG_DIR hides no plugin the user installed.
+
+    The caller's PACKER_PLUGIN_PATH or PACKER_CONFIG_DIR is left as it is; otherwise the
+    user's plugins directory, when it exists (on Packer 1.7 to 1.10, setting the variable
+    also stops the lookup next to the executable and in the working directory).
+    """
+    if env.get("PACKER_PLUGIN_PATH") or env.get("PACKER_CONFIG_DIR"):
+        return env.get("PACKER_PLUGIN_PATH")
+    plugins = user_plugin_dir(env, is_dir)
+    return plugins if plugins and is_dir(plugins) else None
+
+
 def private_packer_dirs(env, scratch):
-    """PACKER_CONFIG_DIR and PACKER_CACHE_DIR in a scratch directory, unless the caller set them."""
+    """PACKER_CONFIG_DIR and PACKER_CACHE_DIR in a scratch directory, unless the caller set them,
+    with the user's plugins still found (see plugin_path_kept)."""
     env = dict(env)
+    plugin_path = plugin_path_kept(env)
+    if plugin_path:
+        env["PACKER_PLUGIN_PATH"] = plugin_path
     for variable, name in (("PACKER_CONFIG_DIR", "config"), ("PACKER_CACHE_DIR", "cache")):
         if not env.get(variable):
             env[variable] = os.path.join(scratch, name)

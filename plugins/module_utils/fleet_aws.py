@@ -34,26 +34,26 @@ class FleetErrorHandler(AWSErrorHandler):
     _CUSTOM_EXCEPTION = FleetAWSError
 
 
-class AsgErrorHandler(FleetErrorHandler):
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("ValidationError")
+def missing_when(*codes):
+    """An error handler whose list and deletion handlers take these error codes for "not there"."""
+
+    class MissingHandler(FleetErrorHandler):
+        @classmethod
+        def _is_missing(cls):
+            return is_boto3_error_code(list(codes))
+
+    return MissingHandler
 
 
-class TargetGroupErrorHandler(FleetErrorHandler):
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("TargetGroupNotFound")
-
-
-class LaunchTemplateErrorHandler(FleetErrorHandler):
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(list(LAUNCH_TEMPLATE_MISSING))
+AsgErrorHandler = missing_when("ValidationError")
+TargetGroupErrorHandler = missing_when("TargetGroupNotFound")
+LaunchTemplateErrorHandler = missing_when(*LAUNCH_TEMPLATE_MISSING)
+InstanceProfileErrorHandler = missing_when("NoSuchEntity")
+KeyErrorHandler = missing_when("NotFoundException")
 
 
 # ---------------------------------------------------------------------------------------
-# EC2: the image, the VPC of the subnets, launch templates.
+# EC2: the image, the subnets and security groups, instance type offerings, launch templates.
 
 
 @FleetErrorHandler.common_error_handler("describe the image")
@@ -64,10 +64,28 @@ def describe_image(ec2, image_id):
     return images[0] if images else None
 
 
+# Subnets and security groups by filter, not by id: an unknown id is left out of the
+# answer instead of failing the call, so a refusal can name every missing one.
 @FleetErrorHandler.common_error_handler("describe the subnets")
 @RETRY
 def describe_subnets(ec2, subnet_ids):
     return ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": list(subnet_ids)}])["Subnets"]
+
+
+@FleetErrorHandler.common_error_handler("describe the security groups")
+@RETRY
+def describe_security_groups(ec2, group_ids):
+    return ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": list(group_ids)}])["SecurityGroups"]
+
+
+@FleetErrorHandler.common_error_handler("describe the instance type offerings")
+@RETRY
+def zones_offering(ec2, instance_type, zones):
+    """The Availability Zones among `zones` where `instance_type` is offered."""
+    filters = [{"Name": "instance-type", "Values": [instance_type]}, {"Name": "location", "Values": sorted(zones)}]
+    paginator = ec2.get_paginator("describe_instance_type_offerings")
+    offerings = paginator.paginate(LocationType="availability-zone", Filters=filters).build_full_result()
+    return set(offering["Location"] for offering in offerings["InstanceTypeOfferings"])
 
 
 @LaunchTemplateErrorHandler.list_error_handler("describe the launch template", None)
@@ -105,6 +123,24 @@ def create_launch_template(ec2, name, data, tags):
 def delete_launch_template(ec2, template_id):
     ec2.delete_launch_template(LaunchTemplateId=template_id)
     return True
+
+
+# ---------------------------------------------------------------------------------------
+# IAM and KMS: the instance profile and the root volume's key a new fleet names.
+
+
+@InstanceProfileErrorHandler.list_error_handler("read the instance profile", None)
+@RETRY
+def get_instance_profile(iam, name):
+    """The instance profile of that name, or None."""
+    return iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+
+
+@KeyErrorHandler.list_error_handler("describe the KMS key", None)
+@RETRY
+def describe_key(kms, key_id):
+    """The key's metadata (key id, alias or ARN), or None when there is no such key."""
+    return kms.describe_key(KeyId=key_id)["KeyMetadata"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,13 @@ from ansible_collections.cattle.immutable.plugins.module_utils import naming
 
 UNCHANGED = "nothing was changed"
 FLEET_ID_CHARS = set("0123456789abcdef")
+# The options listeners.py names in its refusals, and the definition's fields they come from.
+LISTENER_FIELDS = {
+    "load_balancer_name": "load_balancer.name",
+    "port": "load_balancer.listener_port",
+    "listener_arn": "load_balancer.listener_port",
+    "rule_priority": "load_balancer.rule_priority",
+}
 
 
 class FleetError(Exception):
@@ -59,6 +66,13 @@ class Changes:
 
     def done(self):
         return "; ".join(self.actions) if self.actions else "nothing"
+
+
+def refusal_or_failure(ctx, message):
+    """A Refusal while nothing was written, else a FleetError saying what was done."""
+    if not ctx.changes.changed:
+        return Refusal("{0}; {1}".format(message, UNCHANGED))
+    return FleetError("{0}. Done: {1}".format(message, ctx.changes.done()))
 
 
 def resolve_definition(params):
@@ -179,9 +193,11 @@ def checked_image(ec2, image_id, app):
 class Context:
     """Everything one run knows: inputs, clients, what it found, what it changes."""
 
-    def __init__(self, params, clients, stage_def, check_mode, progress_path=None):
+    def __init__(self, params, clients, definition, stage_def, check_mode, progress_path=None):
         self.params = params
         self.clients = clients
+        # The app's normalised definition, for the paths errors name (field_path).
+        self.definition = definition
         self.stage_def = stage_def
         self.app = stage_def["app"]
         self.stage = stage_def["stage"]
@@ -190,6 +206,8 @@ class Context:
         # A locking.LeaseKeeper of the app's deploy lock when the run holds it (option lock).
         self.lease = None
         self.image = None
+        # The VPC of a new fleet, as the check of its references found it (fleet_references).
+        self.vpc_id = None
         self.fleet_id = None
         self.names = None
         self.adopted = False
@@ -225,6 +243,10 @@ class Context:
     def label(self):
         return self.names["fleet"] if self.names else self.app
 
+    def field_path(self, field):
+        """The definition's path of a field this stage uses, as errors name it (apps.web.stages.prod.subnets)."""
+        return app_definition.field_path(self.definition, self.stage, field)
+
     def set_fleet(self, fleet, adopted=False):
         self.fleet_id = fleet
         self.names = fleet_spec.names(self.app, self.stage, fleet)
@@ -242,7 +264,16 @@ def find_listener(ctx):
         )
         ctx.weights = listeners.forward_weights(ctx.target["actions"], listeners.describe_target(ctx.target))
     except listeners.ListenerError as error:
-        raise Refusal("{0}.load_balancer: {1}".format(definition_path(ctx), error))
+        raise listener_refusal(ctx, error)
+
+
+def listener_refusal(ctx, error):
+    """The listener's refusal naming the definition's field instead of the listeners.py option it starts with."""
+    option, problem = str(error).partition(": ")[::2]
+    field = LISTENER_FIELDS.get(option)
+    if field is None:
+        return Refusal("{0}: {1}".format(ctx.field_path("load_balancer"), error))
+    return Refusal("{0}: {1}".format(ctx.field_path(field), problem))
 
 
 def remembered_listener(ctx, balancer):
@@ -257,10 +288,6 @@ def remembered_listener(ctx, balancer):
     return listeners.find_known_listener(
         ctx.elbv2, arns[0], balancer["name"], balancer["listener_port"], balancer["rule_priority"]
     )
-
-
-def definition_path(ctx):
-    return "{0}.{1}".format(app_definition.APPS_PATH, ctx.app)
 
 
 def find_app_groups(ctx):

@@ -96,7 +96,7 @@ def choose(ctx, now):
 def fleet_context(ctx, group):
     """A run of state=absent on one fleet, knowing what the stage's run already read."""
     params = dict(ctx.params, fleet_id=fleet_spec.asg_tags(group)[fleet_spec.TAG_FLEET], standbys=None)
-    one = Context(params, ctx.clients, ctx.stage_def, ctx.check_mode, ctx.progress_path)
+    one = Context(params, ctx.clients, ctx.definition, ctx.stage_def, ctx.check_mode, ctx.progress_path)
     one.lease = ctx.lease
     one.app_groups = ctx.app_groups
     one.target = ctx.target

@@ -22,6 +22,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
+from ansible_collections.cattle.immutable.plugins.module_utils import fleet_references
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait
 from ansible_collections.cattle.immutable.plugins.module_utils import listeners
@@ -32,7 +33,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context imp
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import checked_image
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import choose_desired
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import creates_without_looking
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import definition_path
+from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import refusal_or_failure
 from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import refuse_if_serving
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import suspended
@@ -93,22 +94,6 @@ def template_reference(template):
     return {"LaunchTemplateId": template["LaunchTemplateId"], "Version": str(template.get("DefaultVersionNumber") or 1)}
 
 
-def vpc_of(ctx):
-    if ctx.stage_def.get("vpc_id"):
-        return ctx.stage_def["vpc_id"]
-    subnets = fleet_aws.describe_subnets(ctx.ec2, ctx.stage_def["subnets"])
-    found = dict((subnet["SubnetId"], subnet["VpcId"]) for subnet in subnets)
-    missing = [subnet for subnet in ctx.stage_def["subnets"] if subnet not in found]
-    if missing:
-        raise FleetError("{0}.subnets: no subnet {1} in {2}. Done: {3}".format(
-            definition_path(ctx), ", ".join(missing), ctx.stage_def["region"], ctx.changes.done()))
-    vpcs = sorted(set(found.values()))
-    if len(vpcs) > 1:
-        raise FleetError("{0}.subnets: the subnets are in several VPCs ({1}). Done: {2}".format(
-            definition_path(ctx), ", ".join(vpcs), ctx.changes.done()))
-    return vpcs[0]
-
-
 def ensure_target_group(ctx):
     """The fleet's target group (None in check mode when it would be created)."""
     if ctx.target_group is None and ctx.adoptions and creates_without_looking(ctx):
@@ -124,7 +109,7 @@ def ensure_target_group(ctx):
     if ctx.check_mode:
         ctx.changes.note("create target group {0}".format(name))
         return None
-    request = fleet_spec.target_group_request(ctx.stage_def, name, vpc_of(ctx), fleet_tags(ctx))
+    request = fleet_spec.target_group_request(ctx.stage_def, name, fleet_references.vpc_of(ctx), fleet_tags(ctx))
     created = ctx.changes.run("create target group {0}".format(name), fleet_aws.create_target_group, ctx.elbv2, request)
     if created is None:
         created = fleet_aws.describe_target_group(ctx.elbv2, name=name)
@@ -175,10 +160,8 @@ def check_listener_room(ctx, key):
     try:
         listeners.validate_weights(new_weights, allow_all_zero=True, name="the forward action of " + where)
     except listeners.ListenerError as error:
-        message = "cannot add fleet {0} to the listener: {1}".format(ctx.label, str(error).rsplit("; ", 1)[0])
-        if not ctx.changes.changed:
-            raise Refusal("{0}; {1}".format(message, UNCHANGED))
-        raise FleetError("{0}. Done: {1}".format(message, ctx.changes.done()))
+        raise refusal_or_failure(ctx, "cannot add fleet {0} to the listener: {1}".format(
+            ctx.label, str(error).rsplit("; ", 1)[0]))
     return new_weights
 
 
@@ -369,6 +352,9 @@ def ensure_present(ctx):
     elif ctx.group is None:
         raise Refusal("fleet {0} of {1}/{2} does not exist; give image_id to create it; {3}".format(
             ctx.fleet_id, ctx.app, ctx.stage, UNCHANGED))
+    if ctx.group is None:
+        # What AWS would check only when the group is created, checked before the first write.
+        fleet_references.verify(ctx)
     desired, source = choose_desired(ctx)
     if (ctx.target_group or {}).get("TargetGroupArn") not in ctx.weights:
         check_listener_room(ctx, ctx.names["target_group"])

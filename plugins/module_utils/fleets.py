@@ -4,10 +4,11 @@
 
 """One fleet of an app's stage: present, disabled or absent (cattle.immutable.fleet).
 
-`run` is the module's whole job: fleet_context checks the inputs and finds what exists
-(every refusal happens there, before the first write), fleet_states makes the changes in
-the order that keeps traffic safe, and the result says what the fleet is now, what was
-done and what it was before. docs/fleets.md is the contract.
+`run` is the module's whole job: fleet_context checks the inputs and finds what exists,
+fleet_references checks what a new fleet refers to (every refusal happens there, before
+the first write), fleet_states makes the changes in the order that keeps traffic safe,
+and the result says what the fleet is now, what was done and what it was before.
+docs/fleets.md is the contract.
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
@@ -83,9 +84,9 @@ def run(params, make_client, check_mode, progress_path=None):
 
     make_client(service, region) -> a boto3 client; the region is the definition's.
     """
-    stage_def = resolve_definition(params)[1]
+    definition, stage_def = resolve_definition(params)
     validate_params(params, stage_def)
-    ctx = Context(params, Clients(make_client, stage_def["region"]), stage_def, check_mode, progress_path)
+    ctx = Context(params, Clients(make_client, stage_def["region"]), definition, stage_def, check_mode, progress_path)
     ctx.lease = lease_keeper(params, make_client, stage_def, check_mode)
     if params.get("standbys"):
         return standbys_result(ctx, fleet_standbys.retire(ctx, guarded, result))
@@ -117,6 +118,10 @@ def with_identity(ctx, error):
         error.details.setdefault("target_group", {"arn": (ctx.target_group or {}).get("TargetGroupArn"),
                                                   "name": ctx.names.get("target_group")})
         error.details.setdefault("previous", ctx.previous)
+    if ctx.target is not None:
+        # What serves beside it, so a failed deploy can say what still serves and who blue is.
+        error.details.setdefault("other_fleets", other_fleets(ctx))
+        error.details.setdefault("listener", listener_facts(ctx))
     return error
 
 

@@ -177,7 +177,8 @@ def held_message(app, record, now):
     idle = seconds_since(record.get("renewed_at"), now)
     lease = record.get("lease_seconds")
     if idle is not None and isinstance(lease, int):
-        when = f"it can be taken over once its lease runs out in {describe_duration(max(lease - idle, 0))}, or with force=true"
+        when = (f"it can be taken over once its lease runs out in {describe_duration(max(lease - idle, 0))}, "
+                "or with force=true (the playbooks: -e lock_takeover=true)")
     else:
         when = "its renewal time is unreadable, so only force=true takes it over"
     return f"the deploy lock of app '{app}' is held by {describe_holder(record, now)}; {when}"

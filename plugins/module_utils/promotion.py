@@ -36,7 +36,8 @@ TAG_VALUE_MAX = 256
 BY_MAX = 128
 ACTION_PROMOTE = "promote"
 ACTION_REVERT = "revert"
-DEPRECATION_ROUNDING = timedelta(seconds=60)
+# How far ahead of our clock DeprecateAt must be: the request's way to AWS and clock skew.
+DEPRECATION_LEAD = timedelta(seconds=30)
 
 
 class Refusal(Exception):
@@ -77,8 +78,9 @@ def untag_image(ec2, image_id, keys):
 
 @PromotionErrorHandler.common_error_handler("deprecate the image")
 @AWSRetry.jittered_backoff()
-def deprecate_image(ec2, image_id, when):
-    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=when)
+def deprecate_image_soon(ec2, image_id, clock=utc_now):
+    # The time is taken on each attempt: a retry after a backoff must not send one that has passed.
+    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=earliest_deprecation_time(clock()))
 
 
 @PromotionErrorHandler.common_error_handler("write the stage pointer")
@@ -134,6 +136,18 @@ def wait_for_image(ec2, image_id, timeout):
     """
     found = poll(lambda: describe_images_by_id(ec2, [image_id]), timeout)
     return found[0] if found else None
+
+
+def earliest_deprecation_time(now):
+    """The first whole minute at least DEPRECATION_LEAD after `now`.
+
+    EnableImageDeprecation refuses a time in the past and rounds seconds to the nearest
+    minute, so "now", or even 20 s ahead, can round down into the past. A whole minute
+    is not rounded.
+    """
+    earliest = now + DEPRECATION_LEAD
+    minute = earliest.replace(second=0, microsecond=0)
+    return minute if minute == earliest else minute + timedelta(minutes=1)
 
 
 def image_tags(image):
@@ -519,9 +533,17 @@ def apply_revocation(ec2, ssm, params, image, tags, moves, good, writes):
     stage_tags = sorted(key for key in tags if key.startswith(naming.TAG_STAGE_PREFIX))
     if stage_tags:
         writes.run(f"remove {', '.join(stage_tags)} from {image_id}", untag_image, ec2, image_id, stage_tags)
-    if not deprecated_by(image, now):
-        writes.run(f"deprecate {image_id} now", deprecate_image, ec2, image_id, now)
+    deprecate_as_soon_as_allowed(ec2, image, writes)
     return revoked_tag
+
+
+def deprecate_as_soon_as_allowed(ec2, image, writes):
+    """Deprecate the image as soon as AWS allows, unless its deprecation time is already that soon."""
+    if deprecated_by(image, earliest_deprecation_time(utc_now())):
+        return
+    lead = int(DEPRECATION_LEAD.total_seconds())
+    description = f"deprecate {image['ImageId']} from the first whole minute at least {lead} s away"
+    writes.run(description, deprecate_image_soon, ec2, image["ImageId"])
 
 
 def move_pointer_back(ec2, ssm, params, move, target_tags, at, writes):
@@ -541,11 +563,7 @@ def move_pointer_back(ec2, ssm, params, move, target_tags, at, writes):
 
 
 def deprecated_by(image, when):
-    """Whether the image's deprecation time is set and not later than `when`.
-
-    AWS rounds the deprecation time to the minute, so "now" may be stored up to half a
-    minute ahead: a time within DEPRECATION_ROUNDING of `when` counts as reached.
-    """
+    """Whether the image's deprecation time is set and not later than `when`."""
     text = image.get("DeprecationTime")
     if not text:
         return False
@@ -553,4 +571,4 @@ def deprecated_by(image, when):
         deprecation = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
     except ValueError:
         return False
-    return deprecation <= when + DEPRECATION_ROUNDING
+    return deprecation <= when

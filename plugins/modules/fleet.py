@@ -38,6 +38,13 @@ description:
     first blue - see docs/fleets.md.
   - Every refusal happens before the first write, names the input and says nothing was changed. The action plugin of
     this module prints progress lines (for example C(healthy 2/3)) while it waits.
+  - Before it creates a fleet (in check mode too), the module reads what the definition refers to and AWS would check
+    only when the group is created or launches, one call per kind, and refuses naming every field that is wrong (such
+    as C(apps.web.subnets) or C(apps.web.stages.prod.security_groups)) - the subnets exist and share one VPC (the
+    definition's C(vpc_id) when given), the security groups exist in that VPC, the instance type is offered in every
+    subnet's Availability Zone, the instance profile exists, and the root volume's KMS key exists and is enabled. The
+    load balancer, listener and rule are found, or refused, by every run. An existing fleet's references are not read
+    again.
   - With O(lock), the module renews the app's deploy lock while it waits, and stops when another run took it over.
   - O(state=absent) with O(standbys) instead of O(image_id) or O(fleet_id) retires the stage's standby fleets - each
     drained and deleted in turn as above - chosen from the stage's groups and the listener the module reads anyway (no
@@ -181,6 +188,9 @@ notes:
   - A new Auto Scaling group is tagged C(cattle:listener) with the listener's ARN; later runs look the listener up by
     that ARN (checked against the definition's load balancer name and port) in one call instead of two.
   - The region is the definition's C(region); a different O(region) is refused.
+  - Creating a fleet reads its references, which needs C(ec2:DescribeSubnets), C(ec2:DescribeSecurityGroups),
+    C(ec2:DescribeInstanceTypeOfferings), C(iam:GetInstanceProfile) (with C(instance_profile) in the definition) and
+    C(kms:DescribeKey) (with C(root_volume.kms_key_id)) besides the calls that create it.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules

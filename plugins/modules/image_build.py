@@ -178,11 +178,18 @@ notes:
   - Packer takes its AWS credentials from the environment; the module's O(access_key), O(secret_key),
     O(session_token), O(profile) and O(region) are passed to it as the standard C(AWS_*) variables.
     E(CHECKPOINT_DISABLE=1) is set; E(PACKER_CONFIG_DIR) and E(PACKER_CACHE_DIR) point at a temporary directory
-    unless set in the environment (set them where Packer 1.7+ keeps the plugins C(packer init) installed).
+    unless set in the environment.
+  - Plugins installed with C(packer init) (Packer 1.7+) are still found. E(PACKER_PLUGIN_PATH) is passed through
+    unchanged when set, and so is E(PACKER_CONFIG_DIR). Otherwise E(PACKER_PLUGIN_PATH) is set to the plugins
+    directory Packer would have used - C(~/.packer.d/plugins) when C(~/.packer.d) exists, else
+    C($XDG_CONFIG_HOME/packer/plugins) when E(XDG_CONFIG_HOME) is set, else C(~/.config/packer/plugins) - if that
+    directory exists. On Packer 1.7 to 1.10 this also stops the lookup of plugins next to the Packer executable and
+    in the template directory; set E(PACKER_PLUGIN_PATH) yourself to keep them.
   - Tested with Debian's Packer 1.6.6 (amazon-ebs builder, communicator none and SSH, ansible and shell-local
     provisioners, manifest post-processor) against a local AWS emulation. Written for current Packer too (the same
     command line, manifest format and machine-readable output), where the template's C(required_plugins) must have
-    been installed with C(packer init) beforehand.
+    been installed with C(packer init) beforehand. The plugin lookup above follows Packer's documentation and
+    source; it was tested with a stand-in executable, not with current Packer itself.
   - Two runs for the same inputs at the same time are not coordinated; one of them fails on the duplicate AMI name.
 extends_documentation_fragment:
   - amazon.aws.common.modules

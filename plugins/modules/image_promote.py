@@ -20,10 +20,12 @@ description:
     O(stage) in O(stages) (tag C(cattle:stage:<previous stage>)). A refusal names the input and
     changes nothing.
   - The pointer is read back after the write, waiting up to O(wait_timeout) seconds.
-  - With O(state=revoked), the AMI is tagged C(cattle:revoked) (time and O(reason)) and
-    deprecated now; every stage pointer of the app that names it moves back to the most recent
-    earlier value in its history that is still an available, unrevoked AMI of the app; its
-    C(cattle:stage:*) tags are removed.
+  - With O(state=revoked), the AMI is tagged C(cattle:revoked) (time and O(reason)); every stage
+    pointer of the app that names it moves back to the most recent earlier value in its history
+    that is still an available, unrevoked AMI of the app; its C(cattle:stage:*) tags are removed;
+    then it is deprecated as soon as AWS allows. EnableImageDeprecation refuses a time in the past
+    and rounds seconds to the nearest minute, so the time sent is the first whole minute at least
+    30 seconds ahead (at most 90 seconds), computed right before the call.
   - When a pointer has no such earlier image, revocation is refused unless O(force=true); then
     the AMI is revoked and deprecated and that pointer is left naming it (RV(stranded)), so the
     stage has to be promoted to a good image before its next deployment.

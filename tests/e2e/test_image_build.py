@@ -356,10 +356,10 @@ def test_the_build_playbook_prints_one_line_and_passes_the_image_on(ec2, build_e
     message = first.result("Report the image")["msg"]
     image_id = first.result("Build the image of web")["image_id"]
     assert message.startswith(f"web: {image_id} new, fingerprint "), message
-    assert first.report["global_custom_stats"]["cattle_image_id"] == image_id
+    assert first.report["global_custom_stats"]["cattle_build"]["image_id"] == image_id
     second = run_ansible(cmd, build_env)
     assert second.result("Report the image")["msg"].startswith(f"web: {image_id} reused (same inputs, Packer not run)")
-    assert second.report["global_custom_stats"]["cattle_image_outcome"] == "reused"
+    assert second.report["global_custom_stats"]["cattle_build"]["outcome"] == "reused"
 
 
 @pytest.mark.standin

@@ -8,23 +8,16 @@ not fully healthy.
 
 import pytest
 
-from fixtures.deploy_site import Site, fleet_name, results, writes_in
+from fixtures.deploy_site import fleet_name, published, results, writes_in
 
 pytestmark = pytest.mark.sandbox
 
 GREEN_TASK = "Bring up the green fleet at weight 0 and wait until every instance is healthy"
 
 
-@pytest.fixture
-def site(aws, boto3_client, aws_network):
-    aws.control.set_fidelity(target_healthy_after=0)
-    return Site(aws, boto3_client, aws_network)
-
-
-def stats(run, key="deployment"):
+def stats(run, key="cattle_deployment"):
     """What the run published with set_stats (for AWX)."""
-    published = [task for task in run.tasks() if task["task"]["name"].startswith("Publish the")]
-    return published[-1]["hosts"]["localhost"]["ansible_stats"]["data"][key]
+    return published(run, key)
 
 
 def summary(run):
@@ -216,7 +209,7 @@ def test_rollback_restores_the_standby_in_one_listener_write_taking_over_a_dead_
     assert site.live() == [blue]
     assert site.group_tags(green)["cattle:fleet-state"] == "disabled"
     assert site.group_tags(blue)["cattle:fleet-state"] == "active"
-    assert stats(run, "rollback")["standby_fleet"] == blue and stats(run, "rollback")["disabled_fleets"] == [green]
+    assert stats(run, "cattle_rollback")["standby_fleet"] == blue and stats(run, "cattle_rollback")["disabled_fleets"] == [green]
     assert site.lock() is None
     assert_guarded(site)
 
@@ -235,12 +228,12 @@ def test_terminate_retires_standbys_whose_window_passed_and_never_the_live_fleet
     assert site.launch_templates() == [green]
     assert site.weights_by_name() == {"web-placeholder": 0, green: 100}
     assert site.groups()[green]["Instances"] == live_before["Instances"]
-    assert stats(run, "terminate")["retired_fleets"] == [blue]
+    assert stats(run, "cattle_terminate")["retired_fleets"] == [blue]
     assert f"retired {blue}" in summary(run) and f"live {green}" in summary(run)
 
     again = site.run("terminate.yml", aws_env)
     assert not again.failed and changed_tasks(again) == []
-    assert stats(again, "terminate")["result"] == "unchanged"
+    assert stats(again, "cattle_terminate")["result"] == "unchanged"
     assert site.lock() is None
     assert_guarded(site)
 
@@ -253,5 +246,5 @@ def test_terminate_keeps_a_standby_inside_its_window(site, aws_env):
     run = site.run("terminate.yml", aws_env)
 
     assert not run.failed, run.explain()
-    assert blue in site.groups() and stats(run, "terminate")["kept_fleets"] == [blue]
+    assert blue in site.groups() and stats(run, "cattle_terminate")["kept_fleets"] == [blue]
     assert f"kept for their rollback window {blue} until" in summary(run)

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.sandbox
 LEASE = 2
 
 
-@pytest.fixture
-def site(aws, boto3_client, aws_network):
-    aws.control.set_fidelity(target_healthy_after=0)
-    return Site(aws, boto3_client, aws_network)
-
-
 def failure(run):
     assert run.failed, run.explain()
     return run.result("Fail with the reason")["msg"] if any(

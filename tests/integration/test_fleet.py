@@ -1,23 +1,12 @@
 """cattle.immutable.fleet through real ansible-playbook runs against the sandbox."""
 
-import json
-
 import pytest
 
 from fixtures.ansible import REPO_ROOT, run_playbook
 from fixtures.aws import register_image
+from fixtures.fleet_runs import run_fleet
 
 pytestmark = pytest.mark.sandbox
-
-FLEET = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: fleet
-      cattle.immutable.fleet: {args}
-      register: fleet
-      diff: {diff}
-"""
 
 PROGRESS_PREFIX = "fleet: "
 LEGACY_GROUP = "web-legacy"
@@ -108,30 +97,20 @@ class App:
 
 
 @pytest.fixture
-def app(ec2, elbv2, autoscaling, aws_network):
+def app(ec2, elbv2, autoscaling, aws_network, boto3_client):
+    # The definition's instance profile: a new fleet's references must exist.
+    boto3_client("iam").create_instance_profile(InstanceProfileName="web-instance")
     return App(ec2, elbv2, autoscaling, aws_network)
 
 
-def fleet_play(diff=False, **args):
-    return FLEET.format(args=json.dumps(args), diff="true" if diff else "false")
-
-
-def run_fleet(playbook, web, check=False, diff=False, **args):
-    args.setdefault("app", "web")
-    args.setdefault("apps", {"web": web.definition})
-    args.setdefault("stage", "prod")
-    args.setdefault("wait_timeout", 60)
-    return playbook(fleet_play(diff=diff, **args), check=check)
-
-
 def fleet(playbook, web, **args):
-    run = run_fleet(playbook, web, **args)
+    run = run_fleet(playbook, web.definition, **args)
     assert not run.failed, run.explain()
     return run.result("fleet")
 
 
 def refused(playbook, web, **args):
-    run = run_fleet(playbook, web, **args)
+    run = run_fleet(playbook, web.definition, **args)
     assert run.failed, run.explain()
     return run.result("fleet")
 
@@ -204,7 +183,7 @@ def test_check_mode_reports_the_fleet_it_would_create_and_changes_nothing(playbo
 
 
 def test_progress_is_printed_while_waiting(playbook, app):
-    run = run_fleet(playbook, app, image_id=app.image)
+    run = run_fleet(playbook, app.definition, image_id=app.image)
 
     assert not run.failed, run.explain()
     name = run.result("fleet")["fleet_name"]
@@ -346,7 +325,7 @@ def test_absent_drains_before_leaving_the_listener_then_deletes_everything(playb
     aws.control.clear_target_health()
     writes_before = len(aws.control.listener_writes())
 
-    run = run_fleet(playbook, app, fleet_id=created["fleet_id"], state="absent")
+    run = run_fleet(playbook, app.definition, fleet_id=created["fleet_id"], state="absent")
 
     assert not run.failed, run.explain()
     result = run.result("fleet")
@@ -510,7 +489,7 @@ BAD_INPUTS = {
     "unknown_field": ({"definition_change": {"instance_typ": "t3.micro"}}, "apps.web.instance_typ: unknown field"),
     "unknown_app": ({"app": "api"}, "apps.api: unknown app 'api' (defined apps: web)"),
     "missing_listener": ({"definition_change": {"load_balancer": {"name": "web-alb", "listener_port": 8443}}},
-                         "apps.web.load_balancer: port: load balancer web-alb has no listener on port 8443"),
+                         "apps.web.load_balancer.listener_port: load balancer web-alb has no listener on port 8443"),
     "unknown_stage": ({"stage": "qa"}, "apps.web.stages: has no stage 'qa'"),
 }
 

@@ -155,11 +155,11 @@ def test_finds_by_fingerprint(playbook, ec2):
 
 
 @pytest.fixture
-def revoked_and_deprecated(ec2, web_images):
+def revoked_and_deprecated(aws, ec2, web_images):
     ec2.create_tags(Resources=[web_images["newer"]], Tags=[{"Key": "cattle:revoked", "Value": "2026-01-01 broken"}])
-    # AWS refuses a deprecation time in the past; 45 s ago is within its tolerance and stays past after rounding.
-    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=45)
-    ec2.enable_image_deprecation(ImageId=web_images["older"], DeprecateAt=moment)
+    # AWS refuses a deprecation time in the past: the sandbox sets one that has passed.
+    an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    aws.control.set_image_deprecation_time(web_images["older"], an_hour_ago.isoformat())
     return web_images
 
 

@@ -1,5 +1,6 @@
 """cattle.immutable.image_promote and playbooks/promote.yml through real ansible-playbook runs."""
 
+import datetime
 import json
 import re
 
@@ -315,6 +316,26 @@ def test_revoke_moves_pointers_back_and_deprecates(playbook, ec2, ssm, two_relea
     assert record["action"] == "revert" and record["previous"] == better and "breaks TLS" in record["reason"]
 
 
+# More than the 30 s by which AWS's rounding may move a time: a DeprecateAt taken before
+# the pointer writes would be in the past however it was rounded.
+SLOW_POINTER_WRITE = 35
+
+
+def test_revoke_deprecates_even_when_the_pointer_writes_are_slow(playbook, aws, ec2, two_releases):
+    better = two_releases[1]
+    aws.control.add_fault(service="ssm", action="PutParameter", kind="delay", delay=SLOW_POINTER_WRITE, count=1)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    run = playbook(revoke_play(better))
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    assert not run.failed, run.explain()
+    assert [rule["fired"] for rule in aws.control.faults()] == [1]
+    deprecation = datetime.datetime.strptime(
+        ec2.describe_images(ImageIds=[better])["Images"][0]["DeprecationTime"], "%Y-%m-%dT%H:%M:%S.000Z"
+    ).replace(tzinfo=datetime.timezone.utc)
+    assert started + datetime.timedelta(seconds=SLOW_POINTER_WRITE) < deprecation
+    assert deprecation <= finished + datetime.timedelta(seconds=90)
+
+
 def test_a_second_revoke_changes_nothing(playbook, aws, ec2, ssm, two_releases):
     better = two_releases[1]
     assert not playbook(revoke_play(better)).failed
@@ -399,7 +420,7 @@ def test_the_promote_playbook_walks_an_image_through_the_stages(aws_env, ssm, go
         assert pointer(ssm, stage)["Value"] == good
     assert run.result("Say what happened")["msg"] == (
         f"web prod: unset -> {good} (/cattle/web/prod version 1)")
-    stats = run.report["global_custom_stats"]["promotion"]
+    stats = run.report["global_custom_stats"]["cattle_promotion"]
     assert (stats["stage"], stats["image_id"], stats["previous"]) == ("prod", good, None)
     again = run_promote_playbook(aws_env, app="web", to="prod")
     assert again.result("Say what happened")["msg"] == f"web prod: already {good}, nothing to do"

@@ -5,7 +5,6 @@ longer than the lease must not let another run take the lock, and a run whose lo
 taken over must stop instead of going on beside the new holder.
 """
 
-import json
 import threading
 
 import pytest
@@ -16,18 +15,12 @@ from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import timestamps
 from fixtures.aws import register_image
+from fixtures.fleet_runs import run_fleet
 
 pytestmark = pytest.mark.sandbox
 
 TABLE = locking.DEFAULT_TABLE
 RUN = "run-1"
-FLEET = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: fleet
-      cattle.immutable.fleet: {args}
-"""
 
 
 class App:
@@ -94,14 +87,6 @@ def app(ec2, elbv2, dynamodb, aws_network):
     return App(ec2, elbv2, dynamodb, aws_network)
 
 
-def run_fleet(playbook, web, **args):
-    args.setdefault("app", "web")
-    args.setdefault("apps", {"web": web.definition})
-    args.setdefault("stage", "prod")
-    args.setdefault("wait_timeout", 60)
-    return playbook(FLEET.format(args=json.dumps(args)))
-
-
 def later(seconds, action):
     """Runs action() in `seconds` from a thread; join() it to get what it returned or raised."""
     outcome = {}
@@ -133,7 +118,7 @@ def test_a_health_gate_longer_than_the_lease_keeps_the_lock(playbook, app, aws):
     competitor = later(lease + 3, lambda: app.lock("run-2", lease))
     aws.control.reset_counters()
 
-    run = run_fleet(playbook, app, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
+    run = run_fleet(playbook, app.definition, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
 
     assert not run.failed, run.explain()
     release_health()
@@ -155,7 +140,7 @@ def test_a_run_that_lost_its_lock_stops_waiting_and_leaves_traffic_alone(playboo
     app.lock(RUN, lease)
     takeover = later(2, lambda: app.lock("run-2", 900, force=True))
 
-    run = run_fleet(playbook, app, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
+    run = run_fleet(playbook, app.definition, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
 
     assert run.failed, run.explain()
     assert takeover().get("value", {}).get("took_over") is True
@@ -172,13 +157,13 @@ def test_a_run_that_lost_its_lock_stops_waiting_and_leaves_traffic_alone(playboo
 
 def test_a_run_that_lost_its_lock_while_draining_deletes_nothing(playbook, ec2, elbv2, dynamodb, aws_network, aws):
     web = App(ec2, elbv2, dynamodb, aws_network, deregistration_delay=30)
-    created = run_fleet(playbook, web, image_id=web.image)
+    created = run_fleet(playbook, web.definition, image_id=web.image)
     assert not created.failed, created.explain()
     fleet_name = created.result("fleet")["fleet_name"]
     web.lock(RUN, 3)
     takeover = later(2, lambda: web.lock("run-2", 900, force=True))
 
-    run = run_fleet(playbook, web, image_id=web.image, state="absent", lock={"run_id": RUN, "lease_seconds": 3})
+    run = run_fleet(playbook, web.definition, image_id=web.image, state="absent", lock={"run_id": RUN, "lease_seconds": 3})
 
     assert run.failed, run.explain()
     takeover()
@@ -191,7 +176,7 @@ def test_a_run_that_lost_its_lock_while_draining_deletes_nothing(playbook, ec2, 
 def test_a_bad_lock_reference_is_refused_before_anything_changes(playbook, app, aws):
     aws.control.reset_counters()
 
-    run = run_fleet(playbook, app, image_id=app.image, lock={"run_id": RUN, "lease_seconds": 0})
+    run = run_fleet(playbook, app.definition, image_id=app.image, lock={"run_id": RUN, "lease_seconds": 0})
 
     assert run.failed
     assert run.result("fleet")["msg"] == (

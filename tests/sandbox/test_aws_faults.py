@@ -212,3 +212,56 @@ def test_a_wildcard_service_and_action_match_every_call(aws, boto3_client, wildc
         with pytest.raises(ClientError):
             getattr(client, call)()
     assert aws.control.faults()[0]["remaining"] == 0
+
+
+# -- targeted client errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_client_error_has_the_given_code_and_is_not_retried(aws, boto3_client, name):
+    client_name, service, action, call = CALLS[name]
+    aws.control.add_fault(service=service, action=action, kind="client_error", code="AccessDenied",
+                          message="not allowed here", count=1)
+    with pytest.raises(ClientError) as raised:
+        call(boto3_client(client_name, config=retrying(5)))
+    error = raised.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 400)
+    assert error["ResponseMetadata"]["RetryAttempts"] == 0
+    assert "not allowed here" in error["Error"]["Message"]
+
+
+def test_a_rule_with_match_fails_only_the_calls_naming_that_text_and_after_lets_the_first_through(
+    aws, boto3_client
+):
+    ssm = boto3_client("ssm", config=NO_RETRIES)
+    aws.control.add_fault(service="ssm", action="PutParameter", kind="client_error", code="AccessDenied",
+                          match="/cattle/web/staging", after=1, count=1)
+    ssm.put_parameter(Name="/cattle/web/dev", Value="a", Type="String")  # no match
+    ssm.put_parameter(Name="/cattle/web/staging", Value="a", Type="String")  # the first match goes through
+    with pytest.raises(ClientError):
+        ssm.put_parameter(Name="/cattle/web/staging", Value="b", Type="String", Overwrite=True)
+    ssm.put_parameter(Name="/cattle/web/staging", Value="c", Type="String", Overwrite=True)  # count used up
+    assert ssm.get_parameter(Name="/cattle/web/staging")["Parameter"]["Value"] == "c"
+    assert [(rule["fired"], rule["remaining"], rule["after"]) for rule in aws.control.faults()] == [(1, 0, 0)]
+
+
+def test_a_query_api_rule_matches_form_encoded_parameters(aws, boto3_client, aws_network):
+    elbv2 = boto3_client("elbv2", config=NO_RETRIES)
+    aws.control.add_fault(service="elbv2", action="CreateTargetGroup", kind="client_error", code="ValidationError",
+                          match="web-staging-1", count=1)
+    elbv2.create_target_group(Name="web-dev-1", Protocol="HTTP", Port=80, VpcId=aws_network.vpc_id)
+    with pytest.raises(ClientError) as raised:
+        elbv2.create_target_group(Name="web-staging-1", Protocol="HTTP", Port=80, VpcId=aws_network.vpc_id)
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+
+
+@pytest.mark.parametrize("rule, problem", [
+    ({"kind": "client_error"}, "code is required"),
+    ({"kind": "throttle", "code": "AccessDenied"}, "code is required by client_error rules and applies to them only"),
+    ({"kind": "client_error", "code": "X", "status": 503}, "must be 4xx"),
+    ({"kind": "throttle", "after": -1}, "after must be"),
+])
+def test_bad_targeted_rules_are_refused(aws, rule, problem):
+    with pytest.raises(SandboxControlError) as raised:
+        aws.control.add_fault(service="ec2", action="DescribeImages", **rule)
+    assert problem in str(raised.value)

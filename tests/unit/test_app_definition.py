@@ -197,3 +197,33 @@ def test_a_stage_that_is_not_defined_is_refused():
 def test_public_definition_leaves_out_private_keys():
     definition = app_definition.validate_definition(web(), "web")
     assert not [key for key in app_definition.public_definition(definition) if key.startswith("_")]
+
+
+@pytest.mark.parametrize(
+    "stage, field, expected",
+    [
+        ("dev", "subnets", "apps.web.stages.dev.subnets"),
+        ("prod", "subnets", "apps.web.subnets"),
+        ("dev", "security_groups", "apps.web.security_groups"),
+        ("dev", "load_balancer.name", "apps.web.stages.dev.load_balancer.name"),
+        # dev overrides the load balancer's name only: the port is the base's.
+        ("dev", "load_balancer.listener_port", "apps.web.load_balancer.listener_port"),
+        ("dev", "root_volume.kms_key_id", "apps.web.root_volume.kms_key_id"),
+    ],
+)
+def test_field_path_names_where_the_stage_value_is_written(stage, field, expected):
+    definition = app_definition.validate_definition(
+        web(stages={"dev": {"load_balancer": {"name": "web-dev"}, "subnets": ["subnet-0123456789abcdef0"]},
+                    "prod": None}),
+        "web",
+    )
+
+    assert app_definition.field_path(definition, stage, field) == expected
+
+
+def test_field_path_of_a_definition_given_alone_starts_with_its_own_path():
+    definition = app_definition.validate_definition(web(stages={"prod": {"instance_type": "t3.large"}}), "web",
+                                                    "definition")
+
+    assert app_definition.field_path(definition, "prod", "instance_type") == "definition.stages.prod.instance_type"
+    assert app_definition.field_path(definition, "prod", "subnets") == "definition.subnets"

@@ -20,6 +20,7 @@ class Call:
     action: str  # DescribeImages, ...; for REST APIs the HTTP method
     protocol: str
     query_compatible: bool = False  # a JSON API that still answers query-style error codes
+    text: str = ""  # the request's parameters as text (form-decoded, or the JSON body), for fault rules that match on them
 
     @property
     def key(self) -> str:
@@ -29,14 +30,23 @@ class Call:
 def identify(environ: dict[str, Any]) -> Call:
     """Reads the call from the request; the body is read once and put back for moto."""
     service = _signing_service(environ.get("HTTP_AUTHORIZATION", "")) or "unknown"
+    text = _request_text(environ)
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         query_compatible = environ.get("HTTP_X_AMZN_QUERY_MODE", "").lower() == "true"
-        return Call(service, target.rsplit(".", 1)[-1], JSON, query_compatible)
+        return Call(service, target.rsplit(".", 1)[-1], JSON, query_compatible, text)
     action = _query_action(environ)
     if action:
-        return Call(service, action, EC2 if service == "ec2" else QUERY)
-    return Call(service, environ.get("REQUEST_METHOD", "GET"), REST)
+        return Call(service, action, EC2 if service == "ec2" else QUERY, text=text)
+    return Call(service, environ.get("REQUEST_METHOD", "GET"), REST, text=text)
+
+
+def _request_text(environ: dict[str, Any]) -> str:
+    """The query string and body, form-decoded where they are forms."""
+    body = read_body(environ).decode("utf-8", "replace")
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        body = urllib.parse.unquote_plus(body)
+    return urllib.parse.unquote_plus(environ.get("QUERY_STRING", "")) + "\n" + body
 
 
 def _signing_service(authorization: str) -> str | None:

@@ -69,8 +69,14 @@ class SandboxControl:
         delay: float = 0.0,
         status: int | None = None,
         seed: int = 0,
+        match: str | None = None,
+        after: int = 0,
+        code: str | None = None,
+        message: str | None = None,
     ) -> int:
-        """Adds a rule and returns its id. kind: throttle, server_error, delay, lose_response."""
+        """Adds a rule and returns its id. kind: throttle, server_error, delay, lose_response,
+        client_error (with code and message). match: text the call's parameters must contain;
+        after: matching calls let through before the rule fires."""
         rule = {
             "service": service,
             "action": action,
@@ -80,6 +86,10 @@ class SandboxControl:
             "delay": delay,
             "status": status,
             "seed": seed,
+            "match": match,
+            "after": after,
+            "code": code,
+            "message": message,
         }
         return self._post("faults", rule)["id"]
 
@@ -171,6 +181,12 @@ class SandboxControl:
     def image_contents(self) -> list[dict[str, Any]]:
         """Every AMI that has content, as image_content() describes it."""
         return self._get("image-content")["contents"]
+
+    def set_image_deprecation_time(self, image_id: str, deprecation_time: str) -> dict[str, Any]:
+        """Sets an AMI's DeprecationTime to any time, past ones included (rounded to the minute):
+        an AMI deprecated a while ago, which EnableImageDeprecation cannot make. -> {image_id,
+        deprecation_time}"""
+        return self._post("image-deprecation", {"image_id": image_id, "deprecation_time": deprecation_time})
 
     # -- listener writes -------------------------------------------------------------------------
 

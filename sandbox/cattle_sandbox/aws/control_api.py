@@ -99,6 +99,10 @@ def _image_contents(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"contents": core.fidelity.image_store.contents()}
 
 
+def _set_image_deprecation_time(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return core.set_image_deprecation_time(**body)
+
+
 def _listener_writes(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"writes": core.listener_writes()}
 
@@ -130,6 +134,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "standin-bindings/clear"): _clear_standin_bindings,
     ("GET", "image-content"): _image_contents,
     ("POST", "image-content"): _image_content,
+    ("POST", "image-deprecation"): _set_image_deprecation_time,
 }
 
 

@@ -12,7 +12,7 @@ from moto.ec2.models import ec2_backends
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 from moto.moto_api._internal import moto_api_backend
 
-from . import autoscaling, listener_writes
+from . import autoscaling, images, listener_writes
 from .calls import RequestCounters
 from .faults import FaultInjector
 from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
@@ -110,6 +110,20 @@ class SandboxCore:
                 )
             raise LookupError(f"no AMI {image_id} in the sandbox")
 
+    # -- AMI deprecation -----------------------------------------------------------------
+
+    def set_image_deprecation_time(self, image_id: str, deprecation_time: str) -> dict[str, Any]:
+        """Sets DeprecationTime, past times included: what an AMI looks like once its deprecation
+        time has passed (EnableImageDeprecation refuses a past time, as AWS does)."""
+        if not isinstance(deprecation_time, str) or not deprecation_time:
+            raise ValueError(f"deprecation_time must be an ISO 8601 time, not {deprecation_time!r}")
+        with self.lock:
+            ami = _image(image_id)
+            if ami is None:
+                raise LookupError(f"no AMI {image_id} in the sandbox")
+            ami.deprecation_time = images.stored_deprecation_time(deprecation_time)
+            return {"image_id": image_id, "deprecation_time": ami.deprecation_time}
+
 
 def _instance_exists(instance_id: str) -> bool:
     return any(
@@ -120,7 +134,14 @@ def _instance_exists(instance_id: str) -> bool:
 
 
 def _image_exists(image_id: str) -> bool:
-    return any(image_id in backend.amis for _account, _region, backend in ec2_backends.iter_backends())
+    return _image(image_id) is not None
+
+
+def _image(image_id: str) -> Any:
+    for _account, _region, backend in ec2_backends.iter_backends():
+        if image_id in backend.amis:
+            return backend.amis[image_id]
+    return None
 
 
 def _target_group(arn: str) -> FakeTargetGroup | None:

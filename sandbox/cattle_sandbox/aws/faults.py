@@ -9,6 +9,12 @@ with a probability drawn from its own seeded RNG, so a test run is repeatable. K
 - delay: sleep, then serve the call.
 - lose_response: serve the call (its side effect happens), then close the connection
   without answering, as when a response is lost on the way back.
+- client_error: a 4xx error that is not retried, with the code and message given (for
+  example AccessDenied, as when a policy lacks one permission): fails that call at once.
+
+A rule may also name text its calls must contain (`match`, for example a listener's ARN
+or an Auto Scaling group's name among the request's parameters) and let the first `after`
+matching calls through, so a test can fail one step of a longer run.
 """
 
 import http
@@ -21,7 +27,7 @@ from xml.sax.saxutils import escape
 
 from .calls import EC2, JSON, QUERY, Call
 
-KINDS = ("throttle", "server_error", "delay", "lose_response")
+KINDS = ("throttle", "server_error", "delay", "lose_response", "client_error")
 MAX_RULES = 100
 MAX_DELAY_SECONDS = 60.0
 SERVICE_ALIASES = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "cloudwatch": "monitoring"}
@@ -38,13 +44,24 @@ class FaultRule:
     delay: float
     status: int | None
     seed: int
+    match: str | None = None  # text the call's parameters must contain
+    after: int = 0  # matching calls still let through before the rule fires
+    code: str | None = None  # client_error: the error code
+    message: str | None = None  # client_error: the error message
     fired: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, call: Call) -> bool:
-        return self.service in (None, call.service) and self.action in (None, call.action)
+        return (
+            self.service in (None, call.service)
+            and self.action in (None, call.action)
+            and (self.match is None or self.match in call.text)
+        )
 
     def fires(self) -> bool:
+        if self.after > 0:
+            self.after -= 1
+            return False
         if self.count is not None and self.count <= 0:
             return False
         if self.probability < 1.0 and self._rng.random() >= self.probability:
@@ -77,8 +94,13 @@ class FaultInjector:
         delay: float = 0.0,
         status: int | None = None,
         seed: int = 0,
+        match: str | None = None,
+        after: int = 0,
+        code: str | None = None,
+        message: str | None = None,
     ) -> int:
         _check_rule(kind, count, probability, delay, status)
+        _check_targeting(kind, match, after, code, message)
         with self._lock:
             if len(self._rules) >= MAX_RULES:
                 raise ValueError(f"at most {MAX_RULES} fault rules; clear some first")
@@ -92,6 +114,10 @@ class FaultInjector:
                 float(delay),
                 status,
                 seed,
+                match or None,
+                after,
+                code,
+                message,
             )
             rule._rng.seed(seed)
             self._rules.append(rule)
@@ -136,10 +162,23 @@ def _check_rule(kind: str, count: int | None, probability: float, delay: float, 
         raise ValueError(f"delay must be between 0 and {MAX_DELAY_SECONDS} seconds, not {delay!r}")
     if kind == "delay" and delay <= 0:
         raise ValueError("a delay rule needs delay > 0 seconds")
-    if status is not None and (kind not in ("throttle", "server_error") or not 400 <= status <= 599):
-        raise ValueError("status applies to throttle (4xx/5xx) and server_error (5xx) rules only")
+    if status is not None and (kind not in ("throttle", "server_error", "client_error") or not 400 <= status <= 599):
+        raise ValueError("status applies to throttle (4xx/5xx), server_error (5xx) and client_error (4xx) rules only")
+    if kind == "client_error" and status is not None and status >= 500:
+        raise ValueError(f"a client_error status must be 4xx, not {status}")
     if kind == "server_error" and status is not None and status < 500:
         raise ValueError(f"a server_error status must be 5xx, not {status}")
+
+
+def _check_targeting(kind: str, match: str | None, after: int, code: str | None, message: str | None) -> None:
+    if match is not None and not isinstance(match, str):
+        raise ValueError(f"match must be text, not {match!r}")
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError(f"after must be a whole number >= 0, not {after!r}")
+    if (kind == "client_error") != bool(code):
+        raise ValueError("code is required by client_error rules and applies to them only")
+    if message is not None and kind != "client_error":
+        raise ValueError("message applies to client_error rules only")
 
 
 # -- error responses in each protocol's own shape -------------------------------------------
@@ -157,7 +196,7 @@ class ErrorResponse:
 
 
 def error_response(call: Call, rule: FaultRule) -> ErrorResponse:
-    code, message, default_status = _error_code(call, rule.kind, rule.status)
+    code, message, default_status = _error_code(call, rule)
     status = rule.status or default_status
     fault_type = "Sender" if status < 500 else "Receiver"
     request_id = str(uuid.uuid4())
@@ -174,7 +213,10 @@ def error_response(call: Call, rule: FaultRule) -> ErrorResponse:
     return _xml(status, request_id, _rest_error(code, message, request_id))
 
 
-def _error_code(call: Call, kind: str, status: int | None) -> tuple[str, str, int]:
+def _error_code(call: Call, rule: FaultRule) -> tuple[str, str, int]:
+    kind, status = rule.kind, rule.status
+    if kind == "client_error":
+        return str(rule.code), rule.message or f"{rule.code} (sandbox fault rule {rule.id})", 400
     if kind == "throttle":
         if call.protocol == EC2:
             return "RequestLimitExceeded", "Request limit exceeded.", 503

@@ -8,7 +8,8 @@
   Attribute="imdsSupport" with Value="v2.0"; moto ignores both). AWS accepts only v2.0
   and has no way back, so any other value is refused.
 - EnableImageDeprecation / DisableImageDeprecation (missing in moto) set and clear the
-  DeprecationTime that DescribeImages returns.
+  DeprecationTime that DescribeImages returns; DeprecateAt is rounded and bounded as AWS
+  documents (see DEPRECATE_AT_RULES).
 - CreateImage accepts a TagSpecification for the snapshot (moto answers 500) and tags
   the AMI's snapshot, as AWS does.
 - AMIs made by CreateImage, CopyImage or RegisterImage with an EBS root are EBS-backed
@@ -31,8 +32,15 @@ from .fidelity import Fidelity
 from .patching import add_method, bound_arguments, patch
 
 IMDS_V2 = "v2.0"  # the only ImdsSupport value AWS has (and, once set, keeps)
-# Clock skew allowed between a client's "now" and ours before a time counts as past.
-PAST_TOLERANCE = datetime.timedelta(seconds=60)
+# DEPRECATE_AT_RULES: the EnableImageDeprecation API reference, parameter DeprecateAt
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html):
+# "If you specify a value for seconds, Amazon EC2 rounds the seconds to the nearest minute."
+# "You can't specify a date in the past. The upper limit for DeprecateAt is 10 years from
+# now, except for public AMIs, where the upper limit is 2 years from the creation date."
+# The limits are checked on the rounded time (the strict reading: a time a few seconds
+# ahead may round down into the past). The page names no error code: ours is a guess.
+DEPRECATION_YEARS_AHEAD = 10
+PUBLIC_DEPRECATION_YEARS_AFTER_CREATION = 2
 
 
 def _image_named(backend: AmiBackend, name: str | None) -> Ami | None:
@@ -157,11 +165,47 @@ def enable_image_deprecation(fidelity: Fidelity, response: AmisResponse) -> Acti
     deprecate_at = _parse_time(response._get_param("DeprecateAt"))
     response.error_on_dryrun()
     ami = response.ec2_backend.describe_images(ami_ids=[image_id])[0]
-    if deprecate_at < utcnow() - PAST_TOLERANCE:
-        # AWS documents that the time can't be in the past; its error code is a guess.
-        raise EC2ClientError("InvalidParameterValue", f"The deprecation time {_iso(deprecate_at)} is in the past.")
-    ami.deprecation_time = _iso(_nearest_minute(deprecate_at))
+    ami.deprecation_time = _iso(accepted_deprecation_time(deprecate_at, utcnow(), ami))
     return ActionResult({"Return": True})
+
+
+def stored_deprecation_time(value: str) -> str:
+    """Any time, in the past too, as DescribeImages shows a deprecation time (the control API's)."""
+    try:
+        return _iso(_nearest_minute(_parse_time(value)))
+    except ValueError:
+        raise ValueError(f"deprecation_time must be an ISO 8601 time, not {value!r}") from None
+
+
+def accepted_deprecation_time(requested: datetime.datetime, now: datetime.datetime, ami: Ami) -> datetime.datetime:
+    """DeprecateAt as AWS keeps it (DEPRECATE_AT_RULES): rounded, neither past nor too far ahead."""
+    rounded = _nearest_minute(requested)
+    if rounded < now:
+        raise _invalid_deprecation(f"The deprecation time {_iso(rounded)} (rounded to the minute) is in the past.")
+    latest, limit = _latest_deprecation(now, ami)
+    if rounded > latest:
+        raise _invalid_deprecation(f"The deprecation time {_iso(rounded)} is later than {limit} ({_iso(latest)}).")
+    return rounded
+
+
+def _latest_deprecation(now: datetime.datetime, ami: Ami) -> tuple[datetime.datetime, str]:
+    if ami.is_public:
+        created = _parse_time(ami.creation_date)
+        years = PUBLIC_DEPRECATION_YEARS_AFTER_CREATION
+        return _years_after(created, years), f"{years} years after the creation of public AMI {ami.id}"
+    return _years_after(now, DEPRECATION_YEARS_AHEAD), f"{DEPRECATION_YEARS_AHEAD} years from now"
+
+
+def _invalid_deprecation(message: str) -> EC2ClientError:
+    return EC2ClientError("InvalidParameterValue", message)
+
+
+def _years_after(moment: datetime.datetime, years: int) -> datetime.datetime:
+    """The same day and time `years` later; 29 February becomes 28 February in a common year."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
 
 
 @add_method(AmisResponse, "disable_image_deprecation")

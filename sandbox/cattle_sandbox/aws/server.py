@@ -77,7 +77,7 @@ class SandboxApp:
         call = identify(environ)
         self.core.counters.count(call)
         rule = self.core.faults.fault_for(call)
-        if rule is not None and rule.kind in ("throttle", "server_error"):
+        if rule is not None and rule.kind in ("throttle", "server_error", "client_error"):
             return self._error(call, rule, start_response)
         if rule is not None and rule.kind == "delay":
             time.sleep(rule.delay)
