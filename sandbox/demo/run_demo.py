@@ -3,19 +3,23 @@
     scripts/demo.sh          # enters a private network namespace and runs this file
 
 Starts the emulated AWS (cattle_sandbox.aws) in this process, then runs the collection's
-own playbooks against it, as a user would, and prints what each one said:
+own playbooks against it, as a user would, and prints what each one says:
 
-  build web 1.0.0 (playbooks/build.yml: real Packer, the golden template's Packer 1.6.6
-  copy, playbooks/image.yml with every role inside a booted stand-in that plays the build
-  instance) -> the same build again (reused) -> promote dev -> staging -> prod -> the
-  app's network and load balancer (sandbox/demo/network.yml) -> deploy prod from its
-  stage pointer -> build web 2.0.0 (new fingerprint, Packer again) -> promote -> deploy
-  prod again (blue-green) -> deployment state -> retire blue (playbooks/terminate.yml)
+  the app's network and one load balancer per stage (sandbox/demo/network.yml) ->
+  web 1.0.0: one run of playbooks/pipeline.yml (build with real Packer, the golden
+  template's Packer 1.6.6 copy, playbooks/image.yml with every role inside a booted
+  stand-in that plays the build instance -> promote and deploy dev, staging, prod ->
+  cleanup) -> the same build again with playbooks/build.yml (reused) and an instance
+  booted from the AMI -> web 2.0.0: the pipeline again (new fingerprint, Packer again,
+  blue-green in every stage, cleanup retires the 1.0.0 fleets) -> an instance of the new
+  AMI and the state of every stage (sandbox/demo/state.yml)
 
-and stops everything, also when a step fails or the run is interrupted. Each playbook's
-full output goes to a log in the work directory, which is kept (and named) on failure.
+and stops everything, also when a step fails or the run is interrupted. This file only
+narrates and checks: the flow is the playbooks'. Each playbook's full output goes to a log
+in the work directory, which is kept (and named) on failure.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,18 +58,26 @@ progress = _load_collection_module("plugins/plugin_utils/progress.py", "cattle_p
 
 APP = "web"
 STAGES = ["dev", "staging", "prod"]
-DEPLOY_STAGE = "prod"
 VERSIONS = ["1.0.0", "2.0.0"]
 BASE_IMAGE_NAME = "debian-12-amd64-20260101"
 APP_PORT = 8080  # roles/app's default
 # Seconds until a new target turns healthy: short, so the demo's health gates pass quickly.
 TARGET_HEALTHY_AFTER = 2.0
+# The pipeline's deploy and cleanup inputs: the old fleets go at the next cleanup.
+PIPELINE_VARS = {"rollback_window": 0, "wait_timeout": 120}
 PLAYBOOK_TIMEOUT = 900
-STEP_COUNT = 8
 VENV_BIN = REPO / ".venv" / "bin"
 DEMO_DIR = REPO / "sandbox" / "demo"
 PLAYBOOKS = REPO / "playbooks"
-DEPLOY_PLAYBOOKS = ("deploy.yml", "terminate.yml")
+# The playbooks' tasks whose results the demo checks.
+BUILD_TASK = "Build the image of " + APP
+GREEN_TASK = "Bring up the green fleet at weight 0 and wait until every instance is healthy"
+BLUE_TASK = "Keep the old fleets for the rollback window (weight 0, capacity pinned)"
+CLEANUP_TASK = "Retire the standby fleets whose window has passed (drain, then delete)"
+SUMMARY_TASK = "Say what the pipeline did"
+STATE_TASK = "Read the deployment"
+# The jsonl callback's events that carry a task's result.
+RESULT_EVENTS = ("v2_runner_on_ok", "v2_runner_on_failed", "v2_runner_on_skipped", "v2_runner_on_unreachable")
 # image_build's own progress lines (every 15 s) are left out: PackerFollower says more, less often.
 PROGRESS_PREFIXES = ("fleet:",)
 PROGRESS_WIDTH = 110
@@ -96,9 +109,9 @@ def say(text="", indent=2):
 
 
 class Playbooks:
-    """Runs ansible-playbook against the sandbox with the json callback: prints the fleet
-    module's progress lines (and, for a build, Packer's milestones) as they come, and
-    returns the per-task results."""
+    """Runs ansible-playbook against the sandbox with the jsonl callback, one event a line:
+    prints what the playbooks' debug tasks say and the fleet module's progress lines (and,
+    for a build, Packer's milestones) as they come, and returns the per-task results."""
 
     def __init__(self, work, env):
         self.work = work
@@ -116,39 +129,43 @@ class Playbooks:
         with open(log, "w", encoding="utf-8") as out:
             out.write("$ " + " ".join(command) + "\n")
             out.flush()
-            if packer_log:
-                with PackerFollower(packer_log):
-                    report_text, returncode = self._stream(command, out)
-            else:
-                report_text, returncode = self._stream(command, out)
-        report = self._parse(report_text)
-        tasks = [task for play in report.get("plays", []) for task in play.get("tasks", [])]
+            with PackerFollower(packer_log) if packer_log else contextlib.nullcontext() as follower:
+                tasks, returncode = self._stream(command, out, follower)
         if returncode != 0:
             raise StepFailed("{0} failed (exit {1}): {2} (log {3})".format(
                 Path(playbook).name, returncode, self._why(tasks, log).rstrip("."), log.name))
         return PlaybookResult(tasks)
 
-    def _stream(self, command, out):
+    def _stream(self, command, out, follower):
         process = subprocess.Popen(  # noqa: S603 (our own command line)
             command, env=self.env, cwd=str(self.work), stdout=subprocess.PIPE, stderr=out, text=True,
             start_new_session=True)  # its own process group: an abort stops Packer and its children too
         self.child = process
         timer = threading.Timer(PLAYBOOK_TIMEOUT, self.stop_child)
         timer.start()
-        report, in_report = [], False
+        tasks = []
         try:
             for line in process.stdout:
                 out.write(line)
-                in_report = in_report or line.rstrip("\n") == "{"
-                if in_report:
-                    report.append(line)
-                elif line.startswith(PROGRESS_PREFIXES) and "packer log:" not in line:
-                    say("| " + shorten(line.strip(), PROGRESS_WIDTH), indent=4)
+                self._take(line, tasks, follower)
             returncode = process.wait()
         finally:
             timer.cancel()
             self.stop_child()
-        return "".join(report), returncode
+        return tasks, returncode
+
+    @staticmethod
+    def _take(line, tasks, follower):
+        """One line of output: a task's result (kept; a debug task's message said), or a progress line."""
+        event = task_event(line)
+        if event is not None:
+            if follower:
+                follower.tick()  # Packer's last milestones before what the build task says
+            tasks.append(event)
+            for text in debug_lines(event):
+                say(text)
+        elif line.startswith(PROGRESS_PREFIXES) and "packer log:" not in line:
+            say("| " + shorten(line.strip(), PROGRESS_WIDTH), indent=4)
 
     def stop_child(self):
         """Ends the running playbook's whole process group (ansible-playbook, Packer, ...)."""
@@ -173,13 +190,6 @@ class Playbooks:
             pass
 
     @staticmethod
-    def _parse(text):
-        try:
-            return json.loads(text) if text else {}
-        except ValueError:
-            return {}
-
-    @staticmethod
     def _why(tasks, log):
         """The message of the last failed task (the playbooks end a failure with one that says why)."""
         reason = None
@@ -193,22 +203,48 @@ class Playbooks:
         return one_line(lines[-1]) if lines else "no output"
 
 
+def task_event(line):
+    """A jsonl callback event that carries a task's result, else None."""
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if event.get("_event") in RESULT_EVENTS else None
+
+
+def debug_lines(event):
+    """What a debug task said, one line each. A list message gives several, spaced as they
+    are (the pipeline's summary is a table); a folded one is put on one line."""
+    result = event["hosts"].get("localhost", {})
+    if result.get("action") not in ("ansible.builtin.debug", "debug") or result.get("skipped") or result.get("failed"):
+        return []
+    message = result.get("msg")
+    if isinstance(message, list):
+        return [LOG_NOTE.sub("", str(line).replace("\n", " ").rstrip()) for line in message]
+    return [LOG_NOTE.sub("", one_line(message))]
+
+
 class PackerFollower(progress.ProgressThread):
     """Follows a Packer log (machine-readable, as image_build writes it) from a thread and
     prints one line per milestone: the build instance, each role of playbooks/image.yml as
-    it starts, the ansible recap, the AMI."""
+    it starts, the ansible recap, the AMI. Seconds count from Packer's first line."""
 
     def __init__(self, log_path):
         super().__init__("packer-follower")
         self.new_lines = progress.NewLines(log_path)
-        self.started = time.monotonic()
+        self.lock = threading.Lock()  # ticks come from its thread and from the playbook's output
+        self.started = None
         self.roles = set()
         self.said = set()
         self.recap_next = False
 
     def tick(self):
-        for line in build_packer.readable_lines(self.new_lines.read()):
-            self.milestone(line)
+        with self.lock:
+            for line in build_packer.readable_lines(self.new_lines.read()):
+                self.started = self.started or time.monotonic()
+                self.milestone(line)
 
     def milestone(self, line):
         text = None
@@ -226,32 +262,39 @@ class PackerFollower(progress.ProgressThread):
                     text = words
         self.recap_next = self.recap_next or "PLAY RECAP" in line
         if text:
-            say("| {0:3.0f} s  {1}".format(time.monotonic() - self.started, text), indent=4)
+            say("| Packer {0:3.0f} s  {1}".format(time.monotonic() - self.started, text), indent=4)
 
 
 class PlaybookResult:
     def __init__(self, tasks):
         self.tasks = tasks
 
+    def _matching(self, name):
+        return [task for task in self.tasks if task["task"]["name"] == name and "localhost" in task["hosts"]]
+
     def result(self, name):
-        for task in self.tasks:
-            if task["task"]["name"] == name:
-                return task["hosts"]["localhost"]
+        for task in self._matching(name):
+            return task["hosts"]["localhost"]
         raise StepFailed("the task {0!r} did not run".format(name))
 
     def results(self, name):
-        """Every result of the tasks of that name (a run of several plays has one each)."""
-        return [task["hosts"]["localhost"] for task in self.tasks
-                if task["task"]["name"] == name and "localhost" in task["hosts"]]
+        """Every result of the tasks of that name that ran (a run of several plays has one each)."""
+        return [task["hosts"]["localhost"] for task in self._matching(name)
+                if not task["hosts"]["localhost"].get("skipped")]
 
-    def messages(self):
-        """What the playbook's debug tasks said, in order."""
-        for task in self.tasks:
-            result = task["hosts"].get("localhost", {})
-            if result.get("action") in ("ansible.builtin.debug", "debug") and not result.get("skipped"):
-                message = result.get("msg")
-                for line in message if isinstance(message, list) else [message]:
-                    yield LOG_NOTE.sub("", one_line(line))
+    def loop_items(self, name):
+        """The loop items of every run of the task of that name, in order."""
+        return [item for result in self.results(name) for item in result.get("results", [])
+                if not item.get("skipped")]
+
+    def seconds(self, name):
+        """How long the first task of that name took (the callback's timestamps)."""
+        duration = self._matching(name)[0]["task"]["duration"]
+        return (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
+
+
+def parse_time(text):
+    return datetime.fromisoformat(text.rstrip("Z"))
 
 
 def one_line(text):
@@ -274,9 +317,14 @@ class Demo:
         self.template = None
         self.base_image = None
         self.apps_file = work / "apps.yml"
-        self.images = {}  # version -> {"image_id", "seconds", "outcome"}
+        self.images = {}  # version -> {"image_id", "fingerprint", "seconds"}
+        self.build_inputs = {}  # version -> build.yml's variables
+        self.greens = {}  # version -> the fleets its pipeline deployed, in stage order
+        self.retired = []
+        self.pipeline_lines = {}  # version -> the pipeline's summary
         self.timings = []
         self.step_number = 0
+        self.step_label = None
         self.last_state = None
 
     # -- steps -------------------------------------------------------------------------
@@ -284,25 +332,21 @@ class Demo:
     def run(self):
         self.step("sandbox", "Start the sandbox: emulated AWS on 127.0.0.1, nothing leaves this machine",
                   self.start_sandbox)
-        self.step("build 1.0.0", "Build the golden image of web 1.0.0 (playbooks/build.yml -> Packer -> "
-                  "playbooks/image.yml)", lambda: self.build(VERSIONS[0], again=True))
-        self.step("promote 1.0.0", "Promote web 1.0.0: dev -> staging -> prod (playbooks/promote.yml)",
-                  lambda: self.promote(VERSIONS[0]))
-        self.step("network", "Create the app's network and load balancer (sandbox/demo/network.yml)", self.network)
-        if not self.deploy_playbooks_exist():
-            return
-        self.step("deploy 1.0.0", "Deploy prod from its stage pointer: the first fleet (playbooks/deploy.yml)",
-                  lambda: self.deploy(VERSIONS[0]))
-        self.step("build 2.0.0", "Build web 2.0.0: app_version changed, so a new fingerprint and Packer runs again",
-                  lambda: self.build(VERSIONS[1], again=False))
-        self.step("promote+deploy 2.0.0", "Promote web 2.0.0 and deploy prod again: blue-green",
-                  self.promote_and_redeploy)
-        self.step("retire blue", "Retire blue (playbooks/terminate.yml; the demo's rollback window is 0 s)",
-                  self.retire)
+        self.step("network", "Create the app's network and one load balancer per stage (sandbox/demo/network.yml)",
+                  self.network)
+        self.step("pipeline 1.0.0", "web 1.0.0 through the pipeline (playbooks/pipeline.yml): build with Packer, "
+                  "promote and deploy dev, staging, prod, clean up", lambda: self.pipeline(VERSIONS[0]))
+        self.step("build again", "The same build again (playbooks/build.yml alone), then an instance of the AMI",
+                  self.build_again)
+        self.step("pipeline 2.0.0", "web 2.0.0 through the pipeline: a new fingerprint, so Packer again; "
+                  "blue-green in every stage; cleanup retires the 1.0.0 fleets", lambda: self.pipeline(VERSIONS[1]))
+        self.step("check 2.0.0", "An instance of the 2.0.0 AMI, and the state of every stage (sandbox/demo/state.yml)",
+                  self.check_latest)
 
     def step(self, label, title, action):
         self.step_number += 1
-        say("[{0}/{1}] {2}".format(self.step_number, STEP_COUNT, title), indent=0)
+        self.step_label = label
+        say("[{0}] {1}".format(self.step_number, title), indent=0)
         started = time.monotonic()
         action()
         seconds = time.monotonic() - started
@@ -329,38 +373,101 @@ class Demo:
         except NotPrepared as error:
             raise StepFailed(str(error)) from error
 
-    def build(self, version, again):
+    def network(self):
+        self.playbooks.run("network", DEMO_DIR / "network.yml", {"demo_apps_file": str(self.apps_file)})
+
+    def pipeline(self, version):
+        """One run of playbooks/pipeline.yml, with a booted stand-in playing Packer's build instance."""
+        standin = self.boot_build_instance()
+        say("playbooks/pipeline.yml -e app={0}: build (Packer, about a minute), then each stage, then cleanup".format(APP))
+        self.build_inputs[version] = self.build_vars(standin, version)
+        extra_vars = dict(self.build_inputs[version], **PIPELINE_VARS)
+        result = self.playbooks.run("pipeline-" + version, PLAYBOOKS / "pipeline.yml", extra_vars,
+                                    var_files=[self.apps_file], packer_log=extra_vars["build_log_path"])
+        self.remove(standin)
+        self.check_build(result, version)
+        self.check_deploys(result, version)
+        self.check_cleanup(result)
+        self.pipeline_lines[version] = result.result(SUMMARY_TASK)["msg"]
+        if not self.pipeline_lines[version][-1].startswith("pipeline {0}: done".format(APP)):
+            raise StepFailed("the pipeline's summary ends with {0!r}".format(self.pipeline_lines[version][-1]))
+        self.describe_image(self.images[version]["image_id"])
+
+    def build_again(self):
+        version = VERSIONS[0]
+        image_id = self.images[version]["image_id"]
+        say("playbooks/build.yml with the same inputs, so the same fingerprint:")
+        # The build instance is gone: a build that did not reuse would fail to reach it.
+        result = self.playbooks.run("build-" + version + "-again", PLAYBOOKS / "build.yml",
+                                    self.build_inputs[version], var_files=[self.apps_file])
+        reused = result.result(BUILD_TASK)
+        if reused["outcome"] != "reused" or reused["image_id"] != image_id:
+            raise StepFailed("the second build of {0} {1} was {2} ({3}), not a reuse of {4}".format(
+                APP, version, reused["outcome"], reused["image_id"], image_id))
+        self.launch_from(image_id, version)
+
+    def check_latest(self):
+        version = VERSIONS[-1]
+        image_id = self.images[version]["image_id"]
+        self.launch_from(image_id, version)
+        say("state now (cattle.immutable.deployment_info, image_info):")
+        result = self.playbooks.run("state", DEMO_DIR / "state.yml", {"app": APP}, var_files=[self.apps_file])
+        self.last_state = result.result(STATE_TASK)
+        fleets = [(fleet["stage"], fleet["status"], fleet["image_id"]) for fleet in self.last_state["fleets"]]
+        if sorted(fleets) != sorted((stage, "live", image_id) for stage in STAGES):
+            raise StepFailed("expected one live fleet on {0} in each stage, found {1}".format(image_id, ", ".join(
+                "{0} {1} {2}".format(fleet["name"], fleet["status"], fleet["image_id"])
+                for fleet in self.last_state["fleets"])))
+
+    # -- checks of a pipeline run --------------------------------------------------------
+
+    def check_build(self, result, version):
+        built = result.result(BUILD_TASK)
+        if built["outcome"] not in ("built", "adopted"):
+            raise StepFailed("expected a new image for {0} {1}, got {2}".format(APP, version, built["outcome"]))
+        self.images[version] = {"image_id": built["image_id"], "fingerprint": built["fingerprint"],
+                                "seconds": result.seconds(BUILD_TASK)}
+
+    def check_deploys(self, result, version):
+        """Every stage got a new green fleet on the new AMI; the fleets of the version before are now blue."""
+        image_id = self.images[version]["image_id"]
+        greens = result.results(GREEN_TASK)
+        names = [green.get("fleet_name") for green in greens]
+        if len(greens) != len(STAGES) or any(green.get("image_id") != image_id for green in greens):
+            raise StepFailed("expected a green fleet on {0} in each of {1}, got {2}".format(
+                image_id, ", ".join(STAGES), ", ".join("{0} ({1})".format(green.get("fleet_name"), green.get("image_id"))
+                                                       for green in greens) or "none"))
+        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK))
+        if blues != sorted(self.previous_greens(version)) or set(blues) & set(names):
+            raise StepFailed("the deploys disabled {0}, expected {1}".format(
+                ", ".join(blues) or "nothing", ", ".join(self.previous_greens(version)) or "nothing"))
+        self.greens[version] = names
+
+    def check_cleanup(self, result):
+        """With a rollback window of 0, cleanup retires every fleet the deploys disabled."""
+        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK))
+        retired = [fleet["name"] for item in result.loop_items(CLEANUP_TASK) for fleet in item["standbys"]["retired"]]
+        if sorted(retired) != blues:
+            raise StepFailed("cleanup retired {0}, expected {1}".format(
+                ", ".join(retired) or "nothing", ", ".join(blues) or "nothing"))
+        self.retired += retired
+
+    def previous_greens(self, version):
+        index = VERSIONS.index(version)
+        return self.greens.get(VERSIONS[index - 1], []) if index else []
+
+    # -- the image ------------------------------------------------------------------------
+
+    def boot_build_instance(self):
         standin = self.boot(StandIn(self.prepared))
         self.build_standins += 1
         standin.bind_to(self.aws.control)  # it plays the instance Packer launches
         say("build instance: stand-in {0} (Debian 12, systemd-nspawn) at {1}, booted in {2:.1f} s".format(
             standin.name, standin.address, standin.boot_seconds))
-        say("playbooks/build.yml: image_build computes the fingerprint, finds no image with it, runs Packer "
-            "(about 80 s)")
-        extra_vars = self.build_vars(standin, version)
-        started = time.monotonic()
-        result = self.playbooks.run("build-" + version, PLAYBOOKS / "build.yml", extra_vars,
-                                    packer_log=extra_vars["build_log_path"])
-        seconds = time.monotonic() - started
-        built = result.result("Build the image of " + APP)
-        self.print_messages(result)
-        self.remove(standin)
-        if built["outcome"] not in ("built", "adopted"):
-            raise StepFailed("expected a new image for {0} {1}, got {2}".format(APP, version, built["outcome"]))
-        image_id = built["image_id"]
-        self.images[version] = {"image_id": image_id, "seconds": seconds, "fingerprint": built["fingerprint"]}
-        self.describe_image(image_id)
-        self.launch_from(image_id, version)
-        if again:
-            say("the same build again (same inputs, so the same fingerprint):")
-            result = self.playbooks.run("build-" + version + "-again", PLAYBOOKS / "build.yml", extra_vars)
-            self.print_messages(result)
-            reused = result.result("Build the image of " + APP)
-            if reused["outcome"] != "reused" or reused["image_id"] != image_id:
-                raise StepFailed("the second build of {0} {1} was {2} ({3}), not a reuse of {4}".format(
-                    APP, version, reused["outcome"], reused["image_id"], image_id))
+        return standin
 
     def build_vars(self, standin, version):
+        """build.yml's inputs: Packer connects to the stand-in, never to an address the sandbox hands out."""
         variables = dict(standin.packer_vars())
         variables.update({
             "source_ami": self.base_image,
@@ -396,68 +503,13 @@ class Demo:
                 raise StepFailed("an instance of {0} answers {1} on :{2}/health, expected version {3}".format(
                     image_id, health, APP_PORT, version))
             ssh = "refused" if port_refused(booted.address, 22) else "OPEN"
-            say("launched from it ({0:.1f} s): GET :{1}/health -> {2} {3} {4}; SSH {5}".format(
-                booted.boot_seconds, APP_PORT, health.get("status"), health.get("name", APP), health["version"], ssh))
+            say("an instance of {0} ({1:.1f} s to boot): GET :{2}/health -> {3} {4} {5}; SSH {6}".format(
+                image_id, booted.boot_seconds, APP_PORT, health.get("status"), health.get("name", APP),
+                health["version"], ssh))
         finally:
             self.remove(booted)
 
-    def promote(self, version):
-        """playbooks/promote.yml for dev, staging and prod, chained in one run (promote-chain.yml)."""
-        image_id = self.images[version]["image_id"]
-        result = self.playbooks.run("promote-" + version, DEMO_DIR / "promote-chain.yml",
-                                    {"app": APP, "first_image_id": image_id})
-        self.print_messages(result)
-        promoted = {entry["stage"]: entry["image_id"] for entry in result.results("Promote")}
-        if promoted != {stage: image_id for stage in STAGES}:
-            raise StepFailed("the stages point at {0}, expected {1} everywhere".format(promoted, image_id))
-
-    def network(self):
-        result = self.playbooks.run("network", DEMO_DIR / "network.yml", {"demo_apps_file": str(self.apps_file)})
-        self.print_messages(result)
-
-    def deploy_playbooks_exist(self):
-        missing = [name for name in DEPLOY_PLAYBOOKS if not (PLAYBOOKS / name).exists()]
-        if missing:
-            say("playbooks/{0} not there yet: the demo stops before deploying".format(", ".join(missing)), indent=0)
-        return not missing
-
-    def deploy(self, version):
-        extra = {"app": APP, "stage": DEPLOY_STAGE, "rollback_window": 0, "wait_timeout": 120}
-        result = self.playbooks.run("deploy-" + version, PLAYBOOKS / "deploy.yml", extra, var_files=[self.apps_file])
-        self.print_messages(result)
-        deployed = result.result("Bring up the green fleet at weight 0 and wait until every instance is healthy")
-        expected = self.images[version]["image_id"]
-        if deployed.get("image_id") != expected:
-            raise StepFailed("the new fleet runs {0}, expected {1}".format(deployed.get("image_id"), expected))
-        self.images[version]["fleet"] = deployed.get("fleet_name")
-
-    def promote_and_redeploy(self):
-        self.promote(VERSIONS[1])
-        self.deploy(VERSIONS[1])
-        self.show_state("state now (cattle.immutable.deployment_info, image_info):")
-
-    def retire(self):
-        extra = {"app": APP, "stage": DEPLOY_STAGE}
-        result = self.playbooks.run("terminate", PLAYBOOKS / "terminate.yml", extra, var_files=[self.apps_file])
-        self.print_messages(result)
-        self.show_state("state after:")
-        if [fleet["status"] for fleet in self.last_state["fleets"]] != ["live"]:
-            raise StepFailed("expected one live fleet after retiring blue, found {0}".format(
-                ", ".join("{0} {1}".format(fleet["name"], fleet["status"]) for fleet in self.last_state["fleets"])))
-
-    def show_state(self, heading):
-        say(heading)
-        result = self.playbooks.run("state", DEMO_DIR / "state.yml", {"app": APP, "stage": DEPLOY_STAGE},
-                                    var_files=[self.apps_file])
-        for line in result.messages():
-            say(line, indent=4)
-        self.last_state = result.result("Read the deployment")
-
     # -- helpers -----------------------------------------------------------------------
-
-    def print_messages(self, result):
-        for line in result.messages():
-            say(line)
 
     def boot(self, standin):
         self.standins.append(standin)
@@ -482,7 +534,9 @@ class Demo:
         env = self.aws.subprocess_env()
         env.update({
             "ANSIBLE_COLLECTIONS_PATH": str(self.work / "collections"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+            # One event a line, as it happens: the pipeline's steps are said while it runs.
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.jsonl",
+            "ANSIBLE_JSON_INDENT": "0",
             "ANSIBLE_LOCALHOST_WARNING": "false",
             "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
@@ -511,6 +565,9 @@ class Demo:
                 standin.stop()
             except Exception as error:  # every stand-in gets its turn, whatever failed before
                 problems.append(str(error))
+        # Only once all are stopped: a running stand-in may hold the namespace ids of one
+        # stopped before it (the kernel reuses them), and would look like its leftovers.
+        for standin in self.standins:
             left = standin.leftovers()
             if left:
                 problems.append("{0}: {1}".format(standin.name, ", ".join(left)))
@@ -523,18 +580,14 @@ class Demo:
         say("Summary: the whole flow in {0:.0f} s ({1:.1f} min), {2} AWS API calls to the sandbox, "
             "no AWS account".format(total, total / 60, api_calls), indent=0)
         for version in VERSIONS:
-            if version in self.images:
-                image = self.images[version]
-                say("AMI {0}: {1} {2}, fingerprint {3}, build.yml {4:.0f} s".format(
-                    image["image_id"], APP, version, image["fingerprint"][:16], image["seconds"]))
-        fleets = (self.last_state or {}).get("fleets", [])
-        for fleet in fleets:
+            image = self.images[version]
+            say("AMI {0}: {1} {2}, fingerprint {3}, Packer build {4:.0f} s; {5}".format(
+                image["image_id"], APP, version, image["fingerprint"][:16], image["seconds"],
+                self.pipeline_lines[version][-1]))
+        for fleet in sorted(self.last_state["fleets"], key=lambda fleet: STAGES.index(fleet["stage"])):
             say("fleet {0}: {1}, {2}, {3}/{4} healthy".format(
                 fleet["name"], fleet["status"], fleet["image_id"], fleet["counts"]["healthy"], fleet["counts"]["desired"]))
-        live = {fleet["name"] for fleet in fleets}
-        retired = [image["fleet"] for image in self.images.values() if image.get("fleet") and image["fleet"] not in live]
-        if retired:
-            say("fleet {0}: retired (drained and deleted)".format(", ".join(retired)))
+        say("fleet {0}: retired by cleanup (drained and deleted)".format(", ".join(self.retired)))
         say("time: " + ", ".join("{0} {1:.0f} s".format(label, seconds) for label, seconds in self.timings))
 
 
@@ -551,8 +604,6 @@ def port_refused(address, port):
     try:
         with socket.create_connection((address, port), timeout=3):
             return False
-    except ConnectionRefusedError:
-        return True
     except OSError:
         return True
 
@@ -585,15 +636,16 @@ def main():
     signal.signal(signal.SIGINT, interrupt)
     work = Path(tempfile.mkdtemp(prefix="cattle-demo-"))
     (work / "logs").mkdir()
-    say("cattle.immutable demo: build, promote and deploy app 'web' twice (blue-green) on the local sandbox", indent=0)
+    say("cattle.immutable demo: app 'web' through playbooks/pipeline.yml twice (build, promote and deploy "
+        "dev, staging, prod; the second time blue-green) on the local sandbox", indent=0)
     demo = Demo(work)
     failure = None
     try:
         demo.run()
     except StepFailed as error:
-        failure = "step {0} failed: {1}".format(demo.step_number, error)
+        failure = "step {0} ({1}) failed: {2}".format(demo.step_number, demo.step_label, error)
     except Interrupted as error:
-        failure = "interrupted ({0}) in step {1}".format(error, demo.step_number)
+        failure = "interrupted ({0}) in step {1} ({2})".format(error, demo.step_number, demo.step_label)
     except NotInPrivateNamespace as error:
         failure = str(error)
     finally:

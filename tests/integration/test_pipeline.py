@@ -64,11 +64,13 @@ def test_the_pipeline_builds_then_promotes_and_deploys_every_stage_and_summarise
         assert live_fleet(site, stage) == [fleet_name(site, image, stage)]
     assert site.lock() is None
     lines = summary(run)
-    assert [line.split()[0:2] for line in lines[:-1]] == [
-        ["build"], ["promote", "dev"], ["deploy", "dev"], ["promote", "staging"], ["deploy", "staging"],
-        ["promote", "prod"], ["deploy", "prod"], ["cleanup"]] or [line.split(" ", 1)[0] for line in lines]
+    assert [line[:16].strip() for line in lines[:-1]] == [
+        "build", "promote dev", "deploy dev", "promote staging", "deploy staging", "promote prod", "deploy prod",
+        "cleanup"]
     assert lines[-1].startswith("pipeline web: done in ") and lines[-1].endswith("(8 steps)")
-    assert f"deployed: {fleet_name(site, image, 'prod')} ({image});" in next(l for l in lines if l.startswith("deploy prod"))
+    prod = fleet_name(site, image, "prod")
+    assert next(line for line in lines if line.startswith("deploy prod")).endswith(
+        f"deployed: {prod} ({image}); web-prod-placeholder 1, {prod} 0 -> web-prod-placeholder 0, {prod} 100")
     record = published(run, "cattle_pipeline")
     assert record["result"] == "done" and [step["step"] for step in record["steps"]][-1] == "cleanup"
     assert all(step["seconds"] >= 0 for step in record["steps"])
