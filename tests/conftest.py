@@ -1,2 +1,2 @@
 # Fixtures live in tests/fixtures/, one module per part of the sandbox.
-pytest_plugins = ["fixtures.aws", "fixtures.standin", "fixtures.ansible", "fixtures.deploy_site"]
+pytest_plugins = ["fixtures.aws", "fixtures.standin", "fixtures.ansible", "fixtures.deploy_site", "fixtures.golden"]

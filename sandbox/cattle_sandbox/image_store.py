@@ -5,7 +5,9 @@ stand-in over SSH instead. Once the stand-in is bound to that instance (bind), C
 of the instance keeps the stand-in's root file system as the new AMI's content: a zstd
 tarball like the base image, which StandIn boots from instead of the base image.
 CopyImage gives the copy the same content (one file, referenced by both AMIs);
-DeregisterImage drops the reference, and the file goes with the last one.
+DeregisterImage drops the reference, and the file goes with the last one. An AMI
+registered by RegisterImage can be given a content tarball kept elsewhere (a cached build's,
+imported): the store keeps its own link to it or copy of it, never the caller's file.
 
 The store is the state of one SandboxAWS: its directory ($CATTLE_CACHE/run/images-XXXX,
 next to the stand-ins' working directories) is created on the first capture and removed
@@ -38,6 +40,7 @@ STORE_PREFIX = "images-"
 OWNER_FILE = "owner.json"
 CONTENT_SUFFIX = ".tar.zst"
 TAR_WARNINGS_ONLY = 1  # tar: "some files differ" (a running system writes while it is read)
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # the first four bytes of every zstd frame (RFC 8878)
 CAPTURE_TIMEOUT = 600
 
 log = logging.getLogger("cattle_sandbox.aws")
@@ -46,11 +49,12 @@ log = logging.getLogger("cattle_sandbox.aws")
 @dataclass
 class Content:
     path: Path
-    source_instance_id: str
-    standin_root: str
+    source_instance_id: str | None  # None for imported content
+    standin_root: str | None
     size_bytes: int
     capture_seconds: float
     image_ids: set[str] = field(default_factory=set)
+    imported_from: str | None = None
 
     def describe(self, image_id: str) -> dict[str, Any]:
         return {
@@ -60,6 +64,7 @@ class Content:
             "capture_seconds": self.capture_seconds,
             "source_instance_id": self.source_instance_id,
             "standin_root": self.standin_root,
+            "imported_from": self.imported_from,
             "image_ids": sorted(self.image_ids),
         }
 
@@ -130,6 +135,24 @@ class ImageStore:
                 return None
             self._contents[image_id] = content
             return content
+
+    def content_imported(self, image_id: str, source: Any) -> Content:
+        """image_id (registered, with no content yet) holds the file system of the content
+        tarball `source`; the store links or copies it, so `source` stays the caller's."""
+        source_path = check_content_tarball(source)
+        with self._lock:
+            if image_id in self._contents:
+                existing = self._contents[image_id].path
+                raise ValueError(f"AMI {image_id} already has content ({existing}); nothing was changed")
+            target = self._store_directory() / f"{image_id}{CONTENT_SUFFIX}"
+            started = time.monotonic()
+            link_or_copy(source_path, target)
+            seconds = round(time.monotonic() - started, 2)
+            content = Content(target, None, None, target.stat().st_size, seconds, {image_id}, str(source_path))
+            self._contents[image_id] = content
+            self._missing.pop(image_id, None)
+        log.info("image %s: content imported from %s in %.1f s", image_id, source_path, seconds)
+        return content
 
     def image_copied(self, source_image_id: str, image_id: str) -> None:
         """CopyImage: the copy references the source's content (no bytes are duplicated)."""
@@ -223,6 +246,29 @@ def check_standin_root(root: Any) -> str:
             "cattle_sandbox.standin): pass StandIn.files.root, or use StandIn.bind_to()"
         )
     return root
+
+
+def check_content_tarball(path: Any) -> Path:
+    """path, if it names a readable zstd-compressed tarball (*.tar.zst); ValueError saying what it is otherwise."""
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ValueError(f"path must be the absolute path of a content tarball (*{CONTENT_SUFFIX}), not {path!r}")
+    candidate = Path(path)
+    if not candidate.name.endswith(CONTENT_SUFFIX) or not candidate.is_file():
+        raise ValueError(f"{path} is not a content tarball (a regular file named *{CONTENT_SUFFIX})")
+    with candidate.open("rb") as handle:
+        if handle.read(len(ZSTD_MAGIC)) != ZSTD_MAGIC:
+            raise ValueError(f"{path} is not zstd-compressed (what the store keeps and stand-ins boot from)")
+    return candidate
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link when both are on one file system (instant), a copy otherwise."""
+    try:
+        os.link(source, target)
+    except OSError:
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
 
 
 def mount_source(point: str) -> tuple[str, str] | None:

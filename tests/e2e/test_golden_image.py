@@ -1,84 +1,28 @@
 """The golden image, end to end in the sandbox.
 
-`playbooks/build.yml` -> cattle.immutable.image_build -> the real `packer build` (Debian's
-Packer 1.6.6) of packer/golden's compat copy (cattle_sandbox.packer_compat): amazon-ebs
-against the sandbox's EC2, SSH into a booted stand-in that plays the build instance,
-playbooks/image.yml with every role, an encrypted copy of the AMI, the manifest. Then a
-stand-in boots from the new AMI id, as an instance launched from it would, and the image
-is checked from outside: the app is healthy, node exporter serves, SSH is off, and the
-AMI's own content carries no host keys, authorized keys or machine id.
+The golden_build fixture (tests/fixtures/golden.py) runs `playbooks/build.yml` ->
+cattle.immutable.image_build -> the real `packer build` (Debian's Packer 1.6.6) of
+packer/golden's compat copy: amazon-ebs against the sandbox's EC2, SSH into a booted
+stand-in that plays the build instance, playbooks/image.yml with every role, an encrypted
+copy of the AMI, the manifest; then the same build again. It does so once per test run and
+keeps the record; the first test checks what the build did. The second registers that AMI
+in a fresh sandbox (golden_image: how every other test gets a Packer-built AMI), boots a
+stand-in from it, as an instance launched from it would, and checks the image from outside:
+the app is healthy, node exporter serves, SSH is off.
 """
 
-import json
 import re
 import socket
-import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from cattle_sandbox.image_store import list_content, read_content_file
-from cattle_sandbox.packer_compat import legacy_copy
-from fixtures.ansible import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env
-from fixtures.aws import eventually, register_image
+from fixtures.aws import eventually
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.packer, pytest.mark.standin]
+pytestmark = [pytest.mark.sandbox, pytest.mark.packer, pytest.mark.standin, pytest.mark.xdist_group("golden")]
 
-GOLDEN = REPO_ROOT / "packer" / "golden"
-BUILD_PLAYBOOK = REPO_ROOT / "playbooks" / "build.yml"
-BUILD_TASK = "Build the image of web"
-BUILD_TIMEOUT = 1200
-CREATED_AMI = re.compile(r"amazon-ebs\.golden: AMI: (ami-[0-9a-f]+)")
 IMAGE_INFO_METRIC = re.compile(r"^cattle_image_info\{(?P<labels>[^}]*)\} 1$", re.MULTILINE)
-
-
-def build_playbook(env, extra_vars):
-    full_env = ansible_env(env)
-    full_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
-    command = [str(VENV_BIN / "ansible-playbook"), str(BUILD_PLAYBOOK), "-e", json.dumps(extra_vars)]
-    started = time.monotonic()
-    completed = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
-                               check=False)
-    run = PlaybookRun(completed)
-    run.seconds = time.monotonic() - started
-    return run
-
-
-def why_failed(run):
-    """The build task's message (Packer's last lines) rather than the whole JSON report."""
-    try:
-        return run.result(BUILD_TASK).get("msg") or run.explain()
-    except KeyError:
-        return run.explain()
-
-
-def golden_build_vars(template, standin, source_ami):
-    """What the sandbox adds to packer/golden's sandbox.pkrvars.hcl for this stand-in."""
-    variables = dict(standin.packer_vars())
-    variables.update({
-        "source_ami": source_ami,
-        "ansible_env_vars": standin.packer_ansible_env_vars(),
-        "ansible_playbook_command": str(VENV_BIN / "ansible-playbook"),
-        # The copy lives elsewhere, so its default (relative to the template) would miss it.
-        "playbook_file": str(REPO_ROOT / "playbooks" / "image.yml"),
-    })
-    return {
-        "app": "web",
-        "build_template": str(template),
-        "build_var_files": [str(template / "sandbox.pkrvars.hcl")],
-        "build_vars": variables,
-        "build_vcs_revision": "e2e-golden",
-    }
-
-
-def tags_of(image):
-    return {tag["Key"]: tag["Value"] for tag in image.get("Tags", [])}
-
-
-def describe(ec2, image_id):
-    return ec2.describe_images(ImageIds=[image_id])["Images"][0]
 
 
 def content_problems(path):
@@ -119,70 +63,69 @@ def labels(text):
     return dict(re.findall(r'(\w+)="([^"]*)"', text))
 
 
-def test_the_golden_image_builds_in_the_sandbox_and_boots_clean_hardened_and_healthy(
-    aws, ec2, build_env, tmp_path, standin, standin_factory
-):
-    source_ami = register_image(ec2, "debian-12-amd64-20260101")
-    template = tmp_path / "golden-packer-1.6"
-    removed = legacy_copy(GOLDEN, template)
-    assert {removal.name for removal in removed} == {"required_plugins", "metadata_options", "imds_support"}
-    standin.bind_to(aws.control)  # plays the instance Packer launches
-    aws.control.reset_counters()
+def tags_of(resource):
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
 
-    run = build_playbook(build_env, golden_build_vars(template, standin, source_ami))
-    assert not run.failed, why_failed(run)
-    result = run.result(BUILD_TASK)
-    assert result["outcome"] == "built" and result["changed"] is True
+
+def test_the_golden_image_builds_in_the_sandbox_encrypted_tagged_validated_and_reused(golden_build):
+    record, result = golden_build.record, golden_build.result
     image_id = result["image_id"]
-    print(f"\ngolden image: {image_id}, build.yml {run.seconds:.0f} s, packer {result['build']['duration_seconds']} s")
+    print(f"\ngolden image: {image_id}, build.yml {record['seconds']:.0f} s, "
+          f"packer {result['build']['duration_seconds']} s")
+    assert record["compat_removed"] == ["imds_support", "metadata_options", "required_plugins"]
+    assert result["outcome"] == "built" and result["changed"] is True
 
     # Encrypted: Packer copied the AMI it created and deregistered the first; the manifest names the copy.
-    counters = aws.control.counters()
+    counters = record["counters"]
     assert counters.get("ec2:CreateImage") == 1 and counters.get("ec2:CopyImage") == 1, counters
-    log = Path(result["log_path"]).read_text(errors="replace")
-    [first_ami] = set(CREATED_AMI.findall(log))
-    assert first_ami != image_id
-    assert ec2.describe_images(Filters=[{"Name": "image-id", "Values": [first_ami]}])["Images"] == []
-    manifest = json.loads(Path(result["build"]["manifest_path"]).read_text())
-    assert manifest["builds"][-1]["artifact_id"] == f"us-east-1:{image_id}"
-    assert manifest["builds"][-1]["custom_data"]["encrypted"] == "true"
+    [first_ami] = record["first_amis"]
+    assert first_ami != image_id and record["first_amis_left"] == []
+    build = record["manifest"]["builds"][-1]
+    assert build["artifact_id"] == f"us-east-1:{image_id}" and build["custom_data"]["encrypted"] == "true"
 
     # IMDSv2 on the AMI (Packer 1.6.6 cannot set it; image_build did).
-    image = describe(ec2, image_id)
-    assert image.get("ImdsSupport") == "v2.0"
+    assert record["image"].get("ImdsSupport") == "v2.0"
     assert result["imds_support"][0]["changed"] is True
 
     # Tags: the validation result and the Lynis score, from the report the playbook fetched.
-    report = json.loads((Path(result["build"]["manifest_path"]).parent / "validation-report.json").read_text())
-    tags = tags_of(image)
+    report, tags = record["validation_report"], tags_of(record["image"])
     assert report["result"] == "passed", report
     assert tags["cattle:validation"] == "passed"
     assert tags["cattle:lynis-score"] == str(int(report["lynis_score"]))
     assert int(tags["cattle:lynis-score"]) >= int(report["lynis_min_score"])
-    assert tags["cattle:fingerprint"] == result["fingerprint"] and tags["cattle:source-ami"] == source_ami
+    assert tags["cattle:fingerprint"] == result["fingerprint"] and tags["cattle:source-ami"] == record["source_ami"]
     assert tags["cattle:vcs-revision"] == "e2e-golden" and tags["cattle:packer-version"] == "1.6.6"
     assert "cattle:build-started" in tags and "cattle:built-at" in tags
+    assert record["snapshot_tags"]["cattle:fingerprint"] == result["fingerprint"]
 
     # The AMI's content itself: nothing of the build instance's identity or access.
-    content = aws.control.image_content(image_id)
-    assert image_id in content["image_ids"]
-    assert content_problems(content["path"]) == []
+    assert content_problems(golden_build.content_path) == []
+
+    # Same inputs again: reused, Packer not run.
+    reused = record["second_run"]
+    assert reused["outcome"] == "reused" and reused["changed"] is False and reused["image_id"] == image_id
+    assert reused["build"]["packer_ran"] is False
+
+
+def test_an_instance_of_the_golden_image_is_healthy_serves_metrics_and_refuses_ssh(
+    golden_image, aws, ec2, standin_factory
+):
+    image = ec2.describe_images(ImageIds=[golden_image.image_id])["Images"][0]
+    assert image["Name"] == golden_image.build.image["Name"] and image.get("ImdsSupport") == "v2.0"
+    assert tags_of(image)["cattle:validation"] == "passed"
+    assert tags_of(image)["cattle:source-ami"] == golden_image.source_ami
+    assert aws.control.image_content(golden_image.image_id)["imported_from"] == str(golden_image.build.content_path)
 
     # An instance launched from it: a stand-in booted from the AMI id, as it is (no keys added).
-    booted = standin_factory(image_id=image_id, control=aws.control, personalize=False)
+    booted = standin_factory(image_id=golden_image.image_id, control=aws.control, personalize=False)
     health = booted.run(["/opt/app/healthcheck.sh", "--wait", "60"], check=False, timeout=90)
     assert health.returncode == 0, health.stdout + health.stderr
     served = eventually(lambda: metrics(booted.address), timeout=60, interval=1)
     [metric] = IMAGE_INFO_METRIC.findall(served)
-    assert labels(metric) == {"app": "web", "version": "1.0.0", "fingerprint": result["fingerprint"]}
+    assert labels(metric) == {"app": "web", "version": "1.0.0", "fingerprint": golden_image.build.fingerprint}
     assert ssh_refused(booted.address)
     enabled = booted.run(["systemctl", "is-enabled", "ssh.service"], check=False).stdout.strip()
     assert enabled in ("disabled", "masked"), enabled
     assert booted.run(["systemctl", "is-active", "ssh.service"], check=False).stdout.strip() == "inactive"
-    print(f"booted from {image_id} in {booted.boot_seconds:.1f} s: healthy, node exporter serving, SSH refused")
-
-    # Same inputs again: reused, Packer not run.
-    again = build_playbook(build_env, golden_build_vars(template, standin, source_ami))
-    assert not again.failed, why_failed(again)
-    reused = again.result(BUILD_TASK)
-    assert reused["outcome"] == "reused" and reused["changed"] is False and reused["image_id"] == image_id
+    print(f"booted from {golden_image.image_id} in {booted.boot_seconds:.1f} s: healthy, node exporter serving, "
+          "SSH refused")

@@ -96,6 +96,57 @@ def test_content_is_shared_by_copies_and_goes_with_the_last_one(aws, ec2, standi
     assert not path.exists()
 
 
+def test_imported_content_boots_and_the_file_it_came_from_stays(aws, ec2, standin, standin_factory, tmp_path):
+    built = build_image(ec2, standin, aws, "web-to-cache", marker="cached build")
+    cached = tmp_path / "cache" / "content.tar.zst"
+    cached.parent.mkdir()
+    cached.write_bytes(Path(aws.control.image_content(built)["path"]).read_bytes())
+    aws.reset()  # another sandbox: the build and its content are gone
+    ec2 = aws.client("ec2")
+    registered = register_image(ec2, "web-from-cache")
+
+    imported = aws.control.import_image_content(registered, cached)
+    booted = standin_factory(image_id=registered)
+
+    assert imported["imported_from"] == str(cached) and imported["image_ids"] == [registered]
+    assert Path(imported["path"]).parent.name.startswith(STORE_PREFIX)
+    assert booted.run(["cat", MARKER]).stdout == "cached build\n"
+    ec2.deregister_image(ImageId=registered)
+    aws.reset()
+    assert not Path(imported["path"]).exists() and cached.is_file()
+
+
+def test_what_importing_content_refuses_changes_nothing(aws, ec2, standin, tmp_path):
+    built = build_image(ec2, standin, aws, "web-has-content")
+    content = aws.control.image_content(built)
+    registered = register_image(ec2, "web-registered")
+    not_zstd = tmp_path / "plain.tar.zst"
+    not_zstd.write_bytes(b"not compressed")
+
+    refusals = {
+        "has content": (built, content["path"]),
+        "unknown AMI": ("ami-0123456789abcdef0", content["path"]),
+        "relative path": (registered, "content.tar.zst"),
+        "missing file": (registered, str(tmp_path / "missing.tar.zst")),
+        "not a tarball name": (registered, str(tmp_path)),
+        "not zstd": (registered, str(not_zstd)),
+    }
+    errors = {}
+    for case, (image_id, path) in refusals.items():
+        with pytest.raises(SandboxControlError) as raised:
+            aws.control.import_image_content(image_id, path)
+        errors[case] = raised.value
+
+    assert errors["unknown AMI"].status == 404
+    assert {error.status for case, error in errors.items() if case != "unknown AMI"} == {400}
+    assert "already has content" in str(errors["has content"]) and "nothing was changed" in str(errors["has content"])
+    assert "not zstd-compressed" in str(errors["not zstd"])
+    assert "absolute path" in str(errors["relative path"])
+    assert aws.control.image_content(built) == content
+    with pytest.raises(SandboxControlError, match="import_image_content gives it one"):
+        aws.control.image_content(registered)
+
+
 def test_reset_removes_the_image_store(aws, ec2, standin):
     image_id = build_image(ec2, standin, aws, "web-reset")
     store = Path(aws.control.image_content(image_id)["path"]).parent

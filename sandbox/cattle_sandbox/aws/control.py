@@ -178,6 +178,14 @@ class SandboxControl:
         content raises SandboxControlError (404) saying why."""
         return self._post("image-content", {"image_id": image_id})
 
+    def import_image_content(self, image_id: str, path: Any) -> dict[str, Any]:
+        """Gives an AMI made by RegisterImage the content tarball at path (a *.tar.zst another
+        sandbox's image_content() named, say a cached build's), as if its snapshot held it: a
+        stand-in then boots from it. The sandbox links or copies the file, never removes path.
+        -> the AMI's image_content(); refused (400/404, nothing changed) for an unknown AMI,
+        one with content, or a path that is no zstd tarball."""
+        return self._post("image-content/import", {"image_id": image_id, "path": str(path)})
+
     def image_contents(self) -> list[dict[str, Any]]:
         """Every AMI that has content, as image_content() describes it."""
         return self._get("image-content")["contents"]

@@ -95,6 +95,10 @@ def _image_content(core: SandboxCore, body: dict[str, Any]) -> Any:
     return core.image_content(**body)
 
 
+def _import_image_content(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return core.import_image_content(**body)
+
+
 def _image_contents(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"contents": core.fidelity.image_store.contents()}
 
@@ -134,6 +138,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "standin-bindings/clear"): _clear_standin_bindings,
     ("GET", "image-content"): _image_contents,
     ("POST", "image-content"): _image_content,
+    ("POST", "image-content/import"): _import_image_content,
     ("POST", "image-deprecation"): _set_image_deprecation_time,
 }
 

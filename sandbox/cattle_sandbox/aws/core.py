@@ -106,9 +106,21 @@ class SandboxCore:
             if _image_exists(image_id):
                 raise LookupError(
                     f"AMI {image_id} has no content to boot from: it was not made by CreateImage "
-                    "or CopyImage in this sandbox (RegisterImage gives an AMI no file system)"
+                    "or CopyImage in this sandbox (RegisterImage gives an AMI no file system; "
+                    "import_image_content gives it one)"
                 )
             raise LookupError(f"no AMI {image_id} in the sandbox")
+
+    def import_image_content(self, image_id: str, path: str) -> dict[str, Any]:
+        """Gives a registered AMI (RegisterImage: no file system) the content tarball at path,
+        as if its snapshot held it. ValueError for a path that is no content tarball or an AMI
+        that has content already; LookupError for an unknown AMI. Nothing changes on refusal."""
+        if not isinstance(image_id, str) or not image_id:
+            raise ValueError(f"image_id must be an AMI id, not {image_id!r}")
+        with self.lock:
+            if not _image_exists(image_id):
+                raise LookupError(f"no AMI {image_id} in the sandbox")
+            return self.fidelity.image_store.content_imported(image_id, path).describe(image_id)
 
     # -- AMI deprecation -----------------------------------------------------------------
 
