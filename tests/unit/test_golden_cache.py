@@ -34,12 +34,12 @@ def ask(key, scratch, seconds, answers):
 
 
 def test_processes_asking_at_once_share_one_build(tmp_path):
-    answers = multiprocessing.get_context("fork").Queue()
-    processes = [multiprocessing.get_context("fork").Process(target=ask, args=("k1", tmp_path, 1.0, answers))
-                 for _ in range(3)]
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    processes = [context.Process(target=ask, args=("k1", tmp_path, 1.0, answers)) for process_number in range(3)]
     for process in processes:
         process.start()
-    records = [answers.get(timeout=30) for _ in processes]
+    records = [answers.get(timeout=30) for process in processes]
     for process in processes:
         process.join(timeout=30)
 
