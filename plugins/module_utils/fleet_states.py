@@ -327,6 +327,10 @@ def renew_lease(ctx, left):
         raise lock_lost(ctx, error, left)
 
 
+WAIT_FAILURES = {fleet_wait.WaitTimeout: "timeout", fleet_wait.LaunchFailed: "launch",
+                 fleet_wait.HealthReplaced: "health"}
+
+
 def wait_for_health(ctx, desired):
     progress = fleet_wait.Progress(ctx.progress_path, ctx.label)
     try:
@@ -334,13 +338,13 @@ def wait_for_health(ctx, desired):
     except locking.LockError as error:
         raise lock_lost(ctx, error, "traffic unchanged: the fleet has weight {0} in {1} and was left as it is".format(
             weight_of(ctx) or 0, listeners.describe_target(ctx.target)))
-    except (fleet_wait.WaitTimeout, fleet_wait.LaunchFailed) as error:
+    except (fleet_wait.WaitTimeout, fleet_wait.LaunchFailed, fleet_wait.HealthReplaced) as error:
         raise FleetError(
             "{0}. Traffic unchanged: the fleet has weight {1} in {2}. The fleet was left in place for inspection "
             "(state=absent removes it). Done: {3}".format(
                 error, weight_of(ctx) or 0, listeners.describe_target(ctx.target), ctx.changes.done()
             ),
-            failure="launch" if isinstance(error, fleet_wait.LaunchFailed) else "timeout",
+            failure=WAIT_FAILURES[type(error)],
         )
 
 

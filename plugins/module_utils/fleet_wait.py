@@ -32,10 +32,16 @@ IN_SERVICE = "InService"
 FAILED = "Failed"
 # While instances are missing, DescribeScalingActivities every other round (fail fast, few calls).
 FAILURE_CHECK_EVERY = 2
+# The cause Auto Scaling gives a termination after the load balancer's health check failed.
+ELB_HEALTH_CAUSE = "ELB system health check failure"
 
 
 class WaitTimeout(Exception):
     """The fleet did not get there in time; the message says how far it got and why."""
+
+
+class HealthReplaced(Exception):
+    """Auto Scaling kept replacing instances the load balancer found unhealthy (HealthCheckType ELB)."""
 
 
 class LaunchFailed(Exception):
@@ -189,6 +195,37 @@ def launch_failures(activities, since=None):
     return messages
 
 
+def health_replacements(activities, since=None):
+    """Instances Auto Scaling terminated because the load balancer found them unhealthy, newest first."""
+    return [
+        activity for activity in activities
+        if (activity.get("Description") or "").startswith("Terminating")
+        and ELB_HEALTH_CAUSE in (activity.get("Cause") or "")
+        and (since is None or _after(activity.get("StartTime"), since))
+    ]
+
+
+def check_replacements(calls, fleet, snapshot, seen, since):
+    """Raises HealthReplaced once Auto Scaling has replaced as many instances as the fleet wants for
+    failing the load balancer's health check: the app does not pass it, and waiting out the timeout
+    would only watch the churn. Reads the activities only after an instance the wait saw has left
+    the group, so a healthy wait makes no extra call."""
+    current = set(snapshot["instances"])
+    gone = seen - current
+    seen.update(current)
+    if not gone or snapshot["desired"] < 1:
+        return
+    replaced = health_replacements(calls["activities"](), since)
+    if len(replaced) >= snapshot["desired"]:
+        raise HealthReplaced(
+            "fleet {0}: instances replaced {1} time{2} after failing the load balancer's health check "
+            "(HealthCheckType ELB); {3}".format(
+                fleet, len(replaced), "" if len(replaced) == 1 else "s",
+                "; ".join(not_healthy_reasons(snapshot)) or "no instance in service now",
+            )
+        )
+
+
 def _after(start_time, since):
     if start_time is None or not hasattr(start_time, "timestamp"):
         return True
@@ -200,16 +237,19 @@ def wait_healthy(calls, fleet, desired, timeout, progress, poller=None):
 
     calls: {"group": () -> group, "targets": () -> targets, "activities": () -> activities,
     optionally "lease": a locking.LeaseKeeper renewed while waiting}.
-    Raises LaunchFailed as soon as Auto Scaling reports failed launches, WaitTimeout at the deadline.
+    Raises LaunchFailed as soon as Auto Scaling reports failed launches, HealthReplaced once it has
+    replaced `desired` instances the load balancer found unhealthy, WaitTimeout at the deadline.
     """
     poller = poller or Poller(timeout)
     wall_start = time.time()
+    seen = set()
     while True:
         group = calls["group"]()
         snapshot = health_snapshot(group, calls["targets"](), desired)
         progress.say(progress_text(snapshot, poller.elapsed()), key=progress_key(snapshot))
         if snapshot["ready"]:
             return snapshot
+        check_replacements(calls, fleet, snapshot, seen, wall_start)
         if len(snapshot["instances"]) < desired and poller.rounds % FAILURE_CHECK_EVERY == 0:
             failures = launch_failures(calls["activities"](), wall_start)
             if failures:

@@ -108,6 +108,8 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for health (O(state=present)) or for the drain (O(state=absent)).
+      - The health gate fails sooner when Auto Scaling reports failed launches (C(failure=launch)) or has replaced
+        as many instances as the fleet wants for failing the load balancer's health check (C(failure=health)).
     type: int
     default: 600
   rollback_window:

@@ -103,6 +103,17 @@ class ImageStore:
         log.info("stand-in %s plays instance %s", root, instance_ids[0])
         return root
 
+    def binding_pending(self) -> bool:
+        """Whether the next RunInstances goes to a bound stand-in (Packer's build instance)."""
+        with self._lock:
+            return bool(self._pending)
+
+    def content_path(self, image_id: str) -> str | None:
+        """Where the AMI's content is; None when it has none."""
+        with self._lock:
+            content = self._contents.get(image_id)
+            return str(content.path) if content is not None else None
+
     def bindings(self) -> list[dict[str, Any]]:
         with self._lock:
             bound = [{"root": root, "instance_id": iid, "pending": False} for iid, root in self._bound.items()]

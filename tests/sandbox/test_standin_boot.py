@@ -101,12 +101,15 @@ def test_run_refuses_targets_that_look_like_the_host(standin_module):
 
 
 def test_standin_reaches_nothing_but_its_link(standin_module):
-    """Only the /30 to the sandbox: no default route, no DNS."""
+    """Only the /30 to the sandbox, and the metadata service's address through it: no default
+    route, no DNS."""
     routes = [line.split() for line in standin_module.run(["cat", "/proc/net/route"]).stdout.splitlines()[1:]]
     # /proc/net/route: interface, destination, gateway, ..., mask; addresses in little-endian hex.
-    assert [(route[0], route[1], route[7]) for route in routes] == [
-        (standin_module.network.standin_interface, f"00{standin_module.network.slot:02X}FEA9", "FCFFFFFF")
-    ]
+    interface, slot = standin_module.network.standin_interface, standin_module.network.slot
+    assert sorted((route[0], route[1], route[2], route[7]) for route in routes) == sorted([
+        (interface, f"00{slot:02X}FEA9", "00000000", "FCFFFFFF"),
+        (interface, "FEA9FEA9", f"01{slot:02X}FEA9", "FFFFFFFF"),  # 169.254.169.254 via 169.254.X.1
+    ])
     assert "nameserver" not in standin_module.run(["cat", "/etc/resolv.conf"]).stdout
 
 

@@ -289,3 +289,44 @@ def test_progress_repeats_a_line_only_as_a_heartbeat(tmp_path):
     progress.say("healthy 0/2")
     progress.say("healthy 1/2")
     assert path.read_text().splitlines() == ["f: healthy 0/2", "f: healthy 0/2", "f: healthy 1/2"]
+
+
+def replacement(instance_id):
+    return {"Description": f"Terminating EC2 instance: {instance_id}", "StatusCode": "Successful",
+            "Cause": "At 2026-12-07T02:00:00Z an instance was taken out of service in response to an ELB system "
+                     "health check failure.", "StartTime": datetime.now(timezone.utc)}
+
+
+def test_instances_replaced_for_failing_the_health_check_end_the_wait_with_the_count():
+    clock = FakeClock()
+    rounds = iter([["i-1", "i-2"], ["i-2", "i-3"], ["i-3", "i-4"]])
+    activity_calls = []
+
+    def group():
+        ids = next(rounds, ["i-3", "i-4"])
+        return {"Instances": [{"InstanceId": iid, "LifecycleState": "InService"} for iid in ids]}
+
+    def activities():
+        activity_calls.append(clock.now)
+        return [replacement(iid) for iid in ("i-2", "i-1")][-len(activity_calls):]
+
+    calls = {"group": group, "activities": activities,
+             "targets": lambda: [{"id": "i-3", "state": "unhealthy", "reason": "Target.ResponseCodeMismatch"},
+                                 {"id": "i-4", "state": "healthy"}]}
+    with pytest.raises(fleet_wait.HealthReplaced) as raised:
+        fleet_wait.wait_healthy(calls, "web-prod-x", 2, 600, fleet_wait.Progress(None, "x", clock),
+                                fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
+    assert str(raised.value) == (
+        "fleet web-prod-x: instances replaced 2 times after failing the load balancer's health check "
+        "(HealthCheckType ELB); i-3: unhealthy (Target.ResponseCodeMismatch)")
+    assert len(activity_calls) == 2  # read only when an instance had left the group
+
+
+def test_a_wait_whose_instances_stay_makes_no_activity_call():
+    clock = FakeClock()
+    healthy_after = iter([[], [], [{"id": "i-0", "state": "healthy"}]])
+    calls = {"group": lambda: group_with("InService"), "targets": lambda: next(healthy_after),
+             "activities": lambda: pytest.fail("no instance left the group: no reason to read activities")}
+    snapshot = fleet_wait.wait_healthy(calls, "web-prod-x", 1, 600, fleet_wait.Progress(None, "x", clock),
+                                       fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
+    assert snapshot["ready"]

@@ -1,11 +1,12 @@
 """Auto Scaling as AWS behaves: unique group names, scaling activities, failing launches.
 
 - CreateAutoScalingGroup with a name in use fails with AlreadyExists (moto replaces
-  the group silently).
+  the group silently); a HealthCheckGracePeriod of 0 stays 0 (moto makes it 300).
 - Launches and terminations are recorded as scaling activities, and
   DescribeScalingActivities returns them (moto always returns none).
 - A test can make a group's launches fail: the instances are not launched, and a
   Failed activity says why, as AWS shows for a bad AMI or an exhausted capacity.
+- Launches beyond the sandbox's instance quota fail the same way (live_launches.py).
 """
 
 from typing import Any
@@ -18,9 +19,11 @@ from moto.core.utils import utcnow
 from moto.moto_api._internal import mock_random
 
 from .fidelity import Fidelity
+from .live_launches import launch_within_quota
 from .patching import bound_arguments, patch
 
 DEFAULT_MAX_RECORDS = 100
+ELB_HEALTH_CAUSE = "an instance was taken out of service in response to an ELB system health check failure"
 INSTANCE_GONE_CAUSE = (
     "an instance was taken out of service in response to an EC2 health check "
     "indicating it has been terminated or stopped"
@@ -31,13 +34,18 @@ INSTANCE_GONE_CAUSE = (
 def create_auto_scaling_group(
     fidelity: Fidelity, original: Any, backend: AutoScalingBackend, *args: Any, **kwargs: Any
 ) -> Any:
-    name = bound_arguments(original, (backend, *args), kwargs)["name"]
+    arguments = bound_arguments(original, (backend, *args), kwargs)
+    name = arguments["name"]
     if fidelity.settings.reject_duplicate_asg_names and name in backend.autoscaling_groups:
         raise AutoscalingClientError(
             "AlreadyExists",
             f"AutoScalingGroup by this name already exists - A group with the name {name} already exists",
         )
-    return original(backend, *args, **kwargs)
+    group = original(backend, *args, **kwargs)
+    if arguments.get("health_check_period") in (0, "0"):
+        # moto turns a grace period of 0 into its default of 300; AWS keeps 0.
+        backend.autoscaling_groups[name].health_check_grace_period = 0
+    return group
 
 
 # -- activities ----------------------------------------------------------------------------
@@ -104,8 +112,19 @@ def replace_autoscaling_group_instances(
             failure.reason,
         )
         return
+    launching, refusal = launch_within_quota(fidelity, group.image_id, count_needed)
+    if refusal is not None:
+        record_activity(
+            group,
+            f"Launching a new EC2 instance.  Status Reason: {refusal}",
+            f"an instance was started in response to a difference between desired and actual capacity, {growth}",
+            "Failed",
+            refusal,
+        )
+    if launching == 0:
+        return
     known = {state.instance.id for state in group.instance_states}
-    original(group, count_needed, propagated_tags)
+    original(group, launching, propagated_tags)
     for state in group.instance_states:
         if state.instance.id not in known:
             record_activity(
@@ -131,6 +150,58 @@ def set_desired_capacity(
             f"shrinking the capacity from {len(before)} to {len(after)}",
             "Successful",
         )
+
+
+# -- ELB health: instances the load balancer finds unhealthy are replaced --------------------
+
+
+def replace_unhealthy_instances(fidelity: Fidelity) -> list[str]:
+    """What Auto Scaling does for a group with HealthCheckType ELB (EC2 Auto Scaling User Guide,
+    "Health checks for instances in an Auto Scaling group"): once an InService instance's
+    health check grace period has passed ("Amazon EC2 Auto Scaling doesn't act on an instance
+    ... until the grace period expires"), a target of one of the group's target groups that
+    the load balancer reports unhealthy makes the instance Unhealthy, and Auto Scaling
+    terminates it and launches a replacement. Only live instances are checked for real
+    (health_checks.py), so only they are ever replaced. Called under the sandbox's lock."""
+    replaced = []
+    now = utcnow()
+    for _account, _region, backend in autoscaling_backends.iter_backends():
+        for group in list(backend.autoscaling_groups.values()):
+            if group.health_check_type != "ELB":
+                continue
+            for state in list(group.instance_states):
+                reason = _elb_unhealthy(fidelity, group, state, now)
+                if reason is not None:
+                    _replace(backend, group, state, reason)
+                    replaced.append(state.instance.id)
+    return replaced
+
+
+def _elb_unhealthy(fidelity: Fidelity, group: FakeAutoScalingGroup, state: Any, now: Any) -> str | None:
+    """The load balancer's reason when this instance is due for replacement; None otherwise."""
+    if state.lifecycle_state != "InService":
+        return None
+    launched = state.instance.launch_time
+    if hasattr(launched, "timestamp") and (now - launched).total_seconds() < (group.health_check_grace_period or 0):
+        return None
+    for arn in group.target_group_arns:
+        health = fidelity.health_checker.health((arn, state.instance.id))
+        if health is not None and health[0] == "unhealthy":
+            return ": ".join(part for part in health[1:] if part) or "unhealthy"
+    return None
+
+
+def _replace(backend: AutoScalingBackend, group: FakeAutoScalingGroup, state: Any, reason: str) -> None:
+    instance_id = state.instance.id
+    state.health_status = "Unhealthy"
+    backend.ec2_backend.terminate_instances([instance_id])
+    group.instance_states.remove(state)
+    replacements = group.__dict__.setdefault("_sandbox_elb_replacements", [])
+    replacements.append(instance_id)
+    record_activity(group, f"Terminating EC2 instance: {instance_id}", ELB_HEALTH_CAUSE, "Successful",
+                    f"The load balancer reported the instance unhealthy ({reason}).")
+    backend.update_attached_target_groups(group.name)
+    relaunch(group)
 
 
 # -- test control ---------------------------------------------------------------------------

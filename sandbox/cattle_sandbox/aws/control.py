@@ -6,6 +6,7 @@ always on 127.0.0.1).
 """
 
 import json
+import time
 import os
 import urllib.error
 import urllib.request
@@ -189,6 +190,26 @@ class SandboxControl:
     def image_contents(self) -> list[dict[str, Any]]:
         """Every AMI that has content, as image_content() describes it."""
         return self._get("image-content")["contents"]
+
+    def live_instances(self) -> list[dict[str, Any]]:
+        """Instances launched from AMIs with content, each played by a stand-in: [{instance_id,
+        image_id, state (booting, running, failed, stopping, stopped), name (the stand-in's, for
+        `python -m cattle_sandbox.standin exec`), address, error, boot_seconds, teardown_seconds}]."""
+        return self._get("live-instances")["instances"]
+
+    def wait_for_live_instances(self, instance_ids: list[str], timeout: float = 120) -> list[dict[str, Any]]:
+        """live_instances() of these ids once none is booting any more (running, failed, stopped);
+        TimeoutError naming those still booting after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [item for item in self.live_instances() if item["instance_id"] in instance_ids]
+            booting = [item["instance_id"] for item in found if item["state"] == "booting"]
+            if len(found) == len(set(instance_ids)) and not booting:
+                return found
+            if time.monotonic() > deadline:
+                missing = sorted(set(instance_ids) - {item["instance_id"] for item in found})
+                raise TimeoutError(f"after {timeout} s still booting: {booting}; not launched as stand-ins: {missing}")
+            time.sleep(0.2)
 
     def set_image_deprecation_time(self, image_id: str, deprecation_time: str) -> dict[str, Any]:
         """Sets an AMI's DeprecationTime to any time, past ones included (rounded to the minute):

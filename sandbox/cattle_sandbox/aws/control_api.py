@@ -99,6 +99,10 @@ def _import_image_content(core: SandboxCore, body: dict[str, Any]) -> Any:
     return core.import_image_content(**body)
 
 
+def _live_instances(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"instances": core.live_instances()}
+
+
 def _image_contents(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"contents": core.fidelity.image_store.contents()}
 
@@ -139,6 +143,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "image-content"): _image_contents,
     ("POST", "image-content"): _image_content,
     ("POST", "image-content/import"): _import_image_content,
+    ("GET", "live-instances"): _live_instances,
     ("POST", "image-deprecation"): _set_image_deprecation_time,
 }
 

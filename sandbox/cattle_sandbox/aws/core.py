@@ -5,6 +5,7 @@ concurrent requests, and a test's control call (say, failing an Auto Scaling gro
 launches) must not interleave with an API call halfway through.
 """
 
+import logging
 import threading
 from typing import Any
 
@@ -17,6 +18,12 @@ from .calls import RequestCounters
 from .faults import FaultInjector
 from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
 
+log = logging.getLogger("cattle_sandbox.aws")
+
+
+# How often Auto Scaling looks at its instances' load balancer health (AWS: "periodically").
+HEALTH_REVIEW_SECONDS = 1.0
+
 
 class SandboxCore:
     def __init__(self, settings: FidelitySettings):
@@ -24,6 +31,32 @@ class SandboxCore:
         self.fidelity = Fidelity(settings)
         self.faults = FaultInjector()
         self.counters = RequestCounters()
+        self._stopping = threading.Event()
+        self._background: threading.Thread | None = None
+
+    # -- what AWS does on its own --------------------------------------------------------
+
+    def start_background(self) -> None:
+        """Auto Scaling's review of ELB health, while live instances exist (autoscaling.py)."""
+        self._stopping.clear()
+        self._background = threading.Thread(target=self._review_health, name="sandbox-autoscaling", daemon=True)
+        self._background.start()
+
+    def stop_background(self) -> None:
+        self._stopping.set()
+        if self._background is not None:
+            self._background.join(timeout=10)
+            self._background = None
+
+    def _review_health(self) -> None:
+        while not self._stopping.wait(HEALTH_REVIEW_SECONDS):
+            if self.fidelity.live_instances.live_count() == 0:
+                continue
+            with self.lock:
+                try:
+                    autoscaling.replace_unhealthy_instances(self.fidelity)
+                except Exception:  # a group changing under the review; the next one sees it settled
+                    log.exception("reviewing Auto Scaling instance health failed")
 
     def reset(self) -> None:
         """moto's state, fidelity settings and test state, faults and counters back to the start."""
@@ -121,6 +154,10 @@ class SandboxCore:
             if not _image_exists(image_id):
                 raise LookupError(f"no AMI {image_id} in the sandbox")
             return self.fidelity.image_store.content_imported(image_id, path).describe(image_id)
+
+    def live_instances(self) -> list[dict[str, Any]]:
+        """The stand-ins playing instances of AMIs with content (live_instances.py), oldest first."""
+        return self.fidelity.live_instances.describe()
 
     # -- AMI deprecation -----------------------------------------------------------------
 

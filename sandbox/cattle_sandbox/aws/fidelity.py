@@ -14,6 +14,8 @@ from typing import Any
 
 from . import patching
 from ..image_store import ImageStore
+from ..health_checks import HealthChecker
+from ..live_instances import LiveInstances
 
 TARGET_HEALTH_STATES = ("healthy", "unhealthy", "initial")
 DEFAULT_REASONS = {
@@ -23,7 +25,7 @@ DEFAULT_REASONS = {
 }
 # The modules that change moto's behaviour (see their docstrings).
 # image_content wraps images' patches of the same methods, so it comes after it.
-PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content")
+PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -45,6 +47,8 @@ class FidelitySettings:
     reject_duplicate_image_names: bool = True
     # Forward actions: weights 0-999 and existing target groups only.
     validate_forward_actions: bool = True
+    # Instances running as stand-ins at once (AMIs with content): the account's instance quota.
+    live_instance_limit: int = 16
 
     def updated(self, changes: dict[str, Any]) -> "FidelitySettings":
         known = {field.name: field for field in dataclasses.fields(self)}
@@ -61,6 +65,10 @@ def _checked(field: dataclasses.Field, value: Any) -> Any:  # type: ignore[type-
     if field.type in (bool, "bool"):
         if not isinstance(value, bool):
             raise ValueError(f"{field.name} must be true or false, not {value!r}")
+        return value
+    if field.type in (int, "int"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{field.name} must be a whole number >= 0, not {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(f"{field.name} must be a number of seconds >= 0, not {value!r}")
@@ -91,6 +99,10 @@ class Fidelity:
         self._launch_failures: dict[str, LaunchFailure] = {}
         # Stand-in bindings and AMI contents (image_store.py), kept by image_content's patches.
         self.image_store = ImageStore()
+        # Stand-ins playing instances of AMIs with content (live_instances.py).
+        self.live_instances = LiveInstances()
+        # Real HTTP health checks of targets that are live instances (health_checks.py).
+        self.health_checker = HealthChecker()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -103,6 +115,8 @@ class Fidelity:
 
     def deactivate(self) -> None:
         patching.deactivate(self)
+        self.health_checker.stop()
+        self.live_instances.stop_all()
         self.image_store.clear()
 
     def reset(self) -> None:
@@ -114,6 +128,8 @@ class Fidelity:
         with self._lock:
             self._health_overrides.clear()
             self._launch_failures.clear()
+        self.health_checker.stop()
+        self.live_instances.stop_all()  # their instances are gone
         self.image_store.clear()  # the AMIs and instances it refers to are gone
 
     def update_settings(self, changes: dict[str, Any]) -> FidelitySettings:

@@ -162,6 +162,7 @@ class SandboxAWS:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-aws", daemon=True
         )
         self._thread.start()
+        self._core.start_background()
         return self
 
     def stop(self) -> None:
@@ -173,6 +174,7 @@ class SandboxAWS:
             server.server_close()
         if thread is not None:
             thread.join()
+        self._core.stop_background()
         self._core.fidelity.deactivate()
 
     def __enter__(self) -> "SandboxAWS":

@@ -7,6 +7,8 @@
   health-checks it.
 - A deregistered target (also an instance terminated by Auto Scaling or by the user)
   stays `draining` for the group's deregistration_delay.timeout_seconds, then is gone.
+- A target that is a live instance (live_instances.py) is health-checked for real, over
+  HTTP, with the group's settings (health_checks.py); other targets follow the timeline.
 - A test may override the health-check outcome per target or per group.
 
 The timestamps live on moto's model objects, so a moto reset forgets them too. This
@@ -21,6 +23,7 @@ from moto.autoscaling.models import AutoScalingBackend
 from moto.elbv2.exceptions import TargetGroupNotFoundError
 from moto.elbv2.models import ELBv2Backend, FakeHealthStatus, FakeTargetGroup, elbv2_backends
 
+from ..health_checks import CheckSettings
 from .fidelity import Fidelity
 from .patching import patch
 
@@ -85,6 +88,7 @@ def register(fidelity: Fidelity, original: Any, group: FakeTargetGroup, targets:
         if target["Id"] in group.targets and target["Id"] not in already:
             _registered_at(group)[target["Id"]] = now
             _draining(group).pop(target["Id"], None)
+            _watch_if_live(fidelity, group, group.targets[target["Id"]])
 
 
 @patch(FakeTargetGroup, "deregister")
@@ -103,10 +107,38 @@ def deregister_terminated_instances(
     _start_draining(fidelity, group, leaving)
 
 
+def _watch_if_live(fidelity: Fidelity, group: FakeTargetGroup, target: dict[str, Any]) -> None:
+    """Real health checks for a target that a stand-in plays, from when the group is in use."""
+    target_id = target["Id"]
+    if not fidelity.live_instances.knows(target_id):
+        return
+    fidelity.health_checker.watch(
+        (group.arn, target_id),
+        settings=lambda: check_settings(group, target),
+        address=lambda: fidelity.live_instances.address_of(target_id),
+        active=lambda: _in_use_since(group) is not None,
+    )
+
+
+def check_settings(group: FakeTargetGroup, target: dict[str, Any]) -> CheckSettings:
+    port = group.health_check_port
+    return CheckSettings(
+        protocol=group.health_check_protocol or "HTTP",
+        port=int(target.get("Port") or group.port) if port in (None, "traffic-port") else int(port),
+        path=group.health_check_path or "/",
+        matcher=(getattr(group, "matcher", None) or {}).get("HttpCode", "200"),
+        interval=float(group.health_check_interval_seconds),
+        timeout=float(group.health_check_timeout_seconds),
+        healthy_threshold=int(group.healthy_threshold_count),
+        unhealthy_threshold=int(group.unhealthy_threshold_count),
+    )
+
+
 def _start_draining(fidelity: Fidelity, group: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
     until = time.monotonic() + _deregistration_delay(group)
     for target in targets:
         _registered_at(group).pop(target["Id"], None)
+        fidelity.health_checker.forget((group.arn, target["Id"]))
         if fidelity.settings.drain_deregistered_targets:
             _draining(group)[target["Id"]] = (dict(target), until)
 
@@ -170,6 +202,10 @@ def _registered_health(
     override = fidelity.health_override_for(group.arn, group.name, target["Id"])
     if override is not None:
         return _status(target, group, override.state, (override.reason, override.description))
+    checked = fidelity.health_checker.health((group.arn, target["Id"]))
+    if checked is not None:
+        state, reason, description = checked
+        return _status(target, group, state, (reason, description))
     if settings.target_health_timeline and _still_initial(group, target["Id"], settings.target_healthy_after):
         return _status(target, group, "initial", INITIAL)
     return as_moto_sees_it

@@ -34,3 +34,10 @@ def exec_in(name, argv, timeout=600):
     """Runs argv as root inside the stand-in; its output goes to ours. Returns the exit status."""
     argv = namespaces.nsenter_argv(find_init(name), argv)
     return subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=timeout, check=False).returncode
+
+
+def run_in(name, argv, timeout=120):
+    """Runs argv as root inside the stand-in and returns the CompletedProcess (text, captured)."""
+    argv = namespaces.nsenter_argv(find_init(name), argv)
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                          check=False)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..netns import require_private_netns
 from . import cgroups, commands, files, mounts, namespaces, network, paths
+from .user_data import install as install_user_data
 from .base_image import ADMIN_USER, REPO_MOUNT
 
 BOOT_TIMEOUT = float(os.environ.get("CATTLE_STANDIN_BOOT_TIMEOUT", "90"))
@@ -65,10 +66,15 @@ class StandIn:
     user = ADMIN_USER
 
     def __init__(self, prepared, *, port=22, boot_timeout=BOOT_TIMEOUT, image=None, personalize=True,
-                 wait_for_ssh=None):
+                 wait_for_ssh=None, user_data=None, wait_for_system=True, before_boot=None):
         """image: a content tarball to boot instead of the base image (see from_image).
         personalize=False boots it as it is: no host key, no admin key (reach it with run()).
-        wait_for_ssh: None waits for SSH when the copy has keys and enables sshd."""
+        wait_for_ssh: None waits for SSH when the copy has keys and enables sshd.
+        user_data: bytes run at boot as cloud-init runs a script (user_data.py).
+        wait_for_system=False: started once its init runs (EC2's "running"), not when systemd is up.
+        before_boot: called with the stand-in once its address is known, before systemd starts."""
+        if wait_for_ssh and not wait_for_system:
+            raise ValueError("wait_for_ssh=True needs wait_for_system=True")
         if wait_for_ssh and not personalize:
             raise ValueError("wait_for_ssh=True needs personalize=True: a copy booted as it is has no key to log in with")
         self.prepared = prepared
@@ -78,6 +84,9 @@ class StandIn:
         self.image_id = None  # set by from_image
         self.personalized = personalize
         self.wait_for_ssh = wait_for_ssh
+        self.user_data = user_data
+        self.wait_for_system = wait_for_system
+        self.before_boot = before_boot
         self.ssh_expected = None  # resolved at boot: whether readiness included an SSH login
         self.network = None
         self.files = None
@@ -268,15 +277,19 @@ class StandIn:
         with self._phase("personalize"):
             files.personalize(self.files, machine=self.name, address=self.address, port=self.port,
                               keys=self.personalized)
+            if self.user_data is not None:
+                install_user_data(self.files.root, self.user_data)
             self.ssh_expected = self._expects_ssh()
+        if self.before_boot is not None:
+            self.before_boot(self)
         with self._phase("boot"):
             self._spawn()
             self._wait_until_ready()
 
     def _expects_ssh(self):
         """Whether readiness includes an SSH login (an image may well keep sshd off)."""
-        if self.wait_for_ssh is not None:
-            return self.wait_for_ssh
+        if self.wait_for_ssh is not None or not self.wait_for_system:
+            return bool(self.wait_for_ssh)
         return self.personalized and (self.image is None or files.sshd_enabled(self.files.root))
 
     def _ensure_keys(self, what):
@@ -342,6 +355,8 @@ class StandIn:
                                     for kind in namespaces.CONTAINER_NAMESPACES}
                 self._write_state()
             return "the stand-in's init process to appear"
+        if not self.wait_for_system:
+            return None
         if self.system_state not in READY_STATES:
             result = self.run(["systemctl", "is-system-running"], check=False, timeout=15)
             self.system_state = result.stdout.strip() or "unknown"

@@ -2,7 +2,9 @@
 
 Slot X gives namespace cattle-si-X and a veth pair: cattle-siX in the sandbox's namespace
 (169.254.X.1/30) and eth0 in the stand-in's (169.254.X.2/30). There is deliberately no
-default route inside: anything but the sandbox side fails at once with "unreachable".
+default route inside: anything but the sandbox side fails at once with "unreachable". The
+one other route is the instance metadata service's address, 169.254.169.254, through the
+sandbox side, where cattle_sandbox.imds answers it.
 
 `ip netns add` refuses an existing name, so creating the namespace is what claims a
 slot: safe across pytest-xdist workers and concurrent test runs, which all share
@@ -21,6 +23,7 @@ NETNS_PREFIX = "cattle-si-"
 PREFIX_LENGTH = 30
 # 169.254.169.x is where clouds put their metadata service; never look like it.
 SLOTS = tuple(slot for slot in range(1, 255) if slot != 169)
+METADATA_ADDRESS = "169.254.169.254"
 LINK_GONE_TIMEOUT = 5
 
 
@@ -69,6 +72,8 @@ def claim_network():
         except Exception:
             release_network(network)
             raise
+        # What the metadata service said about an earlier instance at this address is void.
+        (paths.metadata_registry() / f"{network.standin_address}.json").unlink(missing_ok=True)
         return network
     raise NoFreeSlot(
         f"all {len(SLOTS)} stand-in slots are taken ({NETNS_DIR}/{NETNS_PREFIX}*): stop stale stand-ins "
@@ -123,6 +128,7 @@ def connect(network):
         [*ns, "addr", "add", f"{network.standin_address}/{PREFIX_LENGTH}", "dev", network.standin_interface],
         [*ns, "link", "set", network.standin_interface, "up"],
         [*ns, "link", "set", "lo", "up"],
+        [*ns, "route", "add", f"{METADATA_ADDRESS}/32", "via", network.sandbox_address],
     ]
     for argv in steps:
         commands.run(argv)

@@ -24,3 +24,8 @@ def standin_cache() -> Path:
 def run_root() -> Path:
     """Working directories of running stand-ins (root file system copies, keys, logs)."""
     return cache_root() / "run"
+
+
+def metadata_registry() -> Path:
+    """What the metadata service knows of each live instance, by stand-in address (imds.py)."""
+    return run_root() / "imds"
