@@ -272,7 +272,16 @@ def validation_tags(report):
     score = report.get("lynis_score")
     if isinstance(score, (int, float)) and not isinstance(score, bool):
         tags[naming.TAG_LYNIS_SCORE] = str(int(score))
+    tags.update(serves_tags(report.get("serves")))
     return tags
+
+
+def serves_tags(serves):
+    """The app's unit, port and health path, as the image's validation report states them."""
+    if not isinstance(serves, dict):
+        return {}
+    fields = ((naming.TAG_APP_UNIT, "unit"), (naming.TAG_APP_PORT, "port"), (naming.TAG_HEALTH_PATH, "health_path"))
+    return dict((tag, str(serves[key])) for tag, key in fields if serves.get(key) not in (None, ""))
 
 
 def provenance_tags(plan, vcs_revision, report):

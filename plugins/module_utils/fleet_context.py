@@ -190,6 +190,37 @@ def checked_image(ec2, image_id, app):
     return image
 
 
+def image_serves_conflicts(image, stage_def):
+    """How the definition's health check disagrees with what the image says it serves (its
+    cattle:app-port and cattle:health-path tags); [] when they agree or the image says nothing."""
+    tags = boto3_tag_list_to_ansible_dict(image.get("Tags") or [])
+    check = stage_def["health_check"]
+    conflicts = []
+    port = tags.get(naming.TAG_APP_PORT)
+    checked_port = stage_def["port"] if check["port"] in (None, "traffic-port") else check["port"]
+    if port and str(checked_port) != port:
+        conflicts.append("the health check goes to port {0}, the image's app listens on {1}".format(checked_port, port))
+    path = tags.get(naming.TAG_HEALTH_PATH)
+    if path and check["path"] != path:
+        conflicts.append("the health check asks {0}, the image's app answers health at {1}".format(check["path"], path))
+    return conflicts
+
+
+def refuse_image_conflicts(ctx):
+    """Refusal before the first write: a fleet whose health check the image's app cannot pass would
+    churn until the timeout (override: accept_image_mismatch=true, recorded in the result)."""
+    conflicts = image_serves_conflicts(ctx.image, ctx.stage_def)
+    if conflicts and not ctx.params.get("accept_image_mismatch"):
+        raise Refusal(
+            "image_id {0} does not serve what the definition of {1}/{2} checks: {3} ({4} and {5} tags); its "
+            "instances would never turn healthy. Fix {6}, or pass accept_image_mismatch=true; {7}".format(
+                ctx.image["ImageId"], ctx.app, ctx.stage, "; ".join(conflicts), naming.TAG_APP_PORT,
+                naming.TAG_HEALTH_PATH, ctx.field_path("health_check"), UNCHANGED,
+            )
+        )
+    return conflicts
+
+
 class Context:
     """Everything one run knows: inputs, clients, what it found, what it changes."""
 
@@ -206,6 +237,8 @@ class Context:
         # A locking.LeaseKeeper of the app's deploy lock when the run holds it (option lock).
         self.lease = None
         self.image = None
+        # How the definition disagrees with what the image serves, accepted by accept_image_mismatch.
+        self.image_mismatch = []
         # The VPC of a new fleet, as the check of its references found it (fleet_references).
         self.vpc_id = None
         self.fleet_id = None

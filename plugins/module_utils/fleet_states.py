@@ -30,7 +30,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import FleetError
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import Refusal
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import UNCHANGED
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import checked_image
+from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import checked_image, refuse_image_conflicts
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import choose_desired
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import creates_without_looking
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import refusal_or_failure
@@ -353,6 +353,7 @@ def ensure_present(ctx):
         return ensure_adopted_present(ctx)
     if ctx.params.get("image_id"):
         ctx.image = checked_image(ctx.ec2, ctx.params["image_id"], ctx.app)
+        ctx.image_mismatch = refuse_image_conflicts(ctx)
     elif ctx.group is None:
         raise Refusal("fleet {0} of {1}/{2} does not exist; give image_id to create it; {3}".format(
             ctx.fleet_id, ctx.app, ctx.stage, UNCHANGED))

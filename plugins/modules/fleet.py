@@ -105,6 +105,16 @@ options:
         drain before deleting.
     type: bool
     default: true
+  accept_image_mismatch:
+    description:
+      - With O(state=present) and O(image_id), the AMI's C(cattle:app-port) and C(cattle:health-path) tags (what its
+        app serves, recorded by the build from the image's validation report) must agree with the definition's
+        C(port) and C(health_check); otherwise the module refuses before its first write, naming both, because the
+        fleet's instances would never turn healthy.
+      - V(true) creates the fleet anyway; what disagrees is returned in RV(image_mismatch) and warned about.
+      - An AMI without those tags (built elsewhere) is not checked.
+    type: bool
+    default: false
   wait_timeout:
     description:
       - Seconds to wait for health (O(state=present)) or for the drain (O(state=absent)).
@@ -282,6 +292,14 @@ image_id:
   returned: always
   type: str
   sample: ami-0123456789abcdef0
+image_mismatch:
+  description:
+    - How the definition's health check disagrees with what the image serves, when O(accept_image_mismatch=true)
+      let the fleet be created anyway; empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: ["the health check asks /healthz, the image's app answers health at /health"]
 desired_capacity:
   description: The desired capacity used (null for O(state=absent)).
   returned: always
@@ -441,6 +459,7 @@ def argument_spec():
         fleet_id=dict(type="str"),
         state=dict(type="str", choices=["present", "disabled", "absent"], default="present"),
         desired_capacity=dict(type="int"),
+        accept_image_mismatch=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
         rollback_window=dict(type="int", default=3600),
@@ -479,6 +498,8 @@ def main():
         )
     except fleets.FleetError as error:
         module.fail_json(msg=str(error), **error.details)
+    for conflict in result.get("image_mismatch") or []:
+        module.warn("accept_image_mismatch: {0}".format(conflict))
     if module._diff:
         result["diff"] = fleets.diff(result)
     module.exit_json(**result)

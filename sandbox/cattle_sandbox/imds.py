@@ -43,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .netns import require_private_netns
 from .standin import paths
 from .standin.network import METADATA_ADDRESS
 
@@ -294,19 +295,24 @@ def try_bind() -> ThreadingHTTPServer | None:
 
 
 def add_metadata_address() -> None:
-    """169.254.169.254/32 on lo of this (private) namespace, once; another process may have added it."""
-    if metadata_address_present():
+    add_local_address(METADATA_ADDRESS)
+
+
+def add_local_address(address: str) -> None:
+    """address/32 on lo of this (private) namespace, once; another process may have added it."""
+    require_private_netns()
+    if local_address_present(address):
         return
-    result = subprocess.run(["ip", "addr", "add", f"{METADATA_ADDRESS}/32", "dev", "lo"],
+    result = subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"],
                             capture_output=True, text=True, timeout=10, check=False)
-    if result.returncode != 0 and not metadata_address_present():
-        raise RuntimeError(f"adding {METADATA_ADDRESS} to lo failed: {result.stderr.strip()}")
+    if result.returncode != 0 and not local_address_present(address):
+        raise RuntimeError(f"adding {address} to lo failed: {result.stderr.strip()}")
 
 
-def metadata_address_present() -> bool:
+def local_address_present(address: str) -> bool:
     shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True,
                            timeout=10, check=False)
-    return f" {METADATA_ADDRESS}/32 " in shown.stdout
+    return f" {address}/32 " in shown.stdout
 
 
 def address_answers() -> bool:

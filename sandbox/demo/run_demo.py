@@ -11,8 +11,10 @@ own playbooks against it, as a user would, and prints what each one says:
   stand-in that plays the build instance -> promote and deploy dev, staging, prod ->
   cleanup) -> the same build again with playbooks/build.yml (reused) and an instance
   booted from the AMI -> web 2.0.0: the pipeline again (new fingerprint, Packer again,
-  blue-green in every stage, cleanup retires the 1.0.0 fleets) -> an instance of the new
-  AMI and the state of every stage (sandbox/demo/state.yml)
+  blue-green in every stage, cleanup retires the 1.0.0 fleets) while a load generator hits
+  prod's load balancer by its DNS name (the fleets' instances run the image, the load
+  balancer carries the requests: the summary says how many failed) -> an instance of the
+  new AMI and the state of every stage (sandbox/demo/state.yml)
 
 and stops everything, also when a step fails or the run is interrupted. This file only
 narrates and checks: the flow is the playbooks'. Each playbook's full output goes to a log
@@ -40,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "sandbox"))
 
 from cattle_sandbox.aws import SandboxAWS  # noqa: E402
+from cattle_sandbox.load import LoadGenerator, timeline_text  # noqa: E402
 from cattle_sandbox.netns import NotInPrivateNamespace, require_private_netns  # noqa: E402
 from cattle_sandbox.packer_compat import legacy_copy  # noqa: E402
 from cattle_sandbox.standin import NotPrepared, StandIn, StandInError, find_prepared  # noqa: E402
@@ -65,6 +68,10 @@ APP_PORT = 8080  # roles/app's default
 TARGET_HEALTHY_AFTER = 2.0
 # The pipeline's deploy and cleanup inputs: the old fleets go at the next cleanup.
 PIPELINE_VARS = {"rollback_window": 0, "wait_timeout": 120}
+# The load on prod while 2.0.0 goes out: bounded in rate, count and time.
+LOAD = {"rate": 40, "workers": 4, "max_requests": 30000, "max_seconds": 600}
+LOAD_STAGE = "prod"
+LOAD_BUCKET_SECONDS = 10
 PLAYBOOK_TIMEOUT = 900
 VENV_BIN = REPO / ".venv" / "bin"
 DEMO_DIR = REPO / "sandbox" / "demo"
@@ -326,6 +333,8 @@ class Demo:
         self.step_number = 0
         self.step_label = None
         self.last_state = None
+        self.load = None  # the load generator's summary of the 2.0.0 pipeline
+        self.aws_instances = 0
 
     # -- steps -------------------------------------------------------------------------
 
@@ -339,7 +348,8 @@ class Demo:
         self.step("build again", "The same build again (playbooks/build.yml alone), then an instance of the AMI",
                   self.build_again)
         self.step("pipeline 2.0.0", "web 2.0.0 through the pipeline: a new fingerprint, so Packer again; "
-                  "blue-green in every stage; cleanup retires the 1.0.0 fleets", lambda: self.pipeline(VERSIONS[1]))
+                  "blue-green in every stage; cleanup retires the 1.0.0 fleets; all the while a load generator "
+                  "hits prod's load balancer", lambda: self.under_load(lambda: self.pipeline(VERSIONS[1])))
         self.step("check 2.0.0", "An instance of the 2.0.0 AMI, and the state of every stage (sandbox/demo/state.yml)",
                   self.check_latest)
 
@@ -392,6 +402,33 @@ class Demo:
         if not self.pipeline_lines[version][-1].startswith("pipeline {0}: done".format(APP)):
             raise StepFailed("the pipeline's summary ends with {0!r}".format(self.pipeline_lines[version][-1]))
         self.describe_image(self.images[version]["image_id"])
+
+    def under_load(self, action):
+        """action() while requests go to the load-tested stage's load balancer by its DNS name."""
+        elbv2 = self.aws.client("elbv2")
+        name = "{0}-{1}-alb".format(APP, LOAD_STAGE)
+        dns_name = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["DNSName"]
+        say("load: GET http://{0}/health, {1[rate]} a second over {1[workers]} kept-alive connections".format(
+            dns_name, LOAD))
+        load = LoadGenerator("http://{0}/health".format(dns_name), **LOAD).start()
+        try:
+            action()
+        finally:
+            load.stop()
+            self.load = load.summary(bucket_seconds=LOAD_BUCKET_SECONDS)
+        self.say_load(name)
+
+    def say_load(self, name):
+        load = self.load
+        say("load on {0}: {1} requests, {2} failed ({3} non-2xx, {4} connection errors), p50 {5} ms, "
+            "p99 {6} ms; who answered, every {7} s:".format(
+                name, load["requests"], load["failed"], load["non_2xx"], load["connection_errors"],
+                load["p50_ms"], load["p99_ms"], LOAD_BUCKET_SECONDS))
+        for line in timeline_text(load):
+            say(line, indent=4)
+        if load["failed"]:
+            raise StepFailed("{0} of {1} requests failed during the blue-green deploys: {2}".format(
+                load["failed"], load["requests"], load["failures"][:5]))
 
     def build_again(self):
         version = VERSIONS[0]
@@ -549,6 +586,13 @@ class Demo:
         })
         return env
 
+    def count_instances(self):
+        """How many instances ran as stand-ins (before stop() forgets them)."""
+        try:
+            self.aws_instances = len(self.aws.control.live_instances()) if self.aws is not None and self.aws.running else 0
+        except Exception:  # a number for the summary is not worth a failed cleanup
+            self.aws_instances = 0
+
     def api_calls(self):
         try:
             return sum(self.aws.control.counters().values()) if self.aws is not None and self.aws.running else 0
@@ -588,6 +632,10 @@ class Demo:
             say("fleet {0}: {1}, {2}, {3}/{4} healthy".format(
                 fleet["name"], fleet["status"], fleet["image_id"], fleet["counts"]["healthy"], fleet["counts"]["desired"]))
         say("fleet {0}: retired by cleanup (drained and deleted)".format(", ".join(self.retired)))
+        live = self.aws_instances
+        say("instances: {0} launched by the fleets, each a stand-in running the AMI; load on {1} during 2.0.0: "
+            "{2} requests, {3} failed, p50 {4} ms, p99 {5} ms".format(
+                live, LOAD_STAGE, self.load["requests"], self.load["failed"], self.load["p50_ms"], self.load["p99_ms"]))
         say("time: " + ", ".join("{0} {1:.0f} s".format(label, seconds) for label, seconds in self.timings))
 
 
@@ -654,6 +702,7 @@ def main():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         api_calls = demo.api_calls()
+        demo.count_instances()
         problems = demo.stop()
     say("Stopped: the sandbox AWS and {0} stand-in(s) ({1} build instance(s), {2} launched from new AMIs){3}".format(
         len(demo.standins), demo.build_standins, len(demo.standins) - demo.build_standins,

@@ -1,7 +1,7 @@
 """The README's `make demo` step, run as a user would (after setup): the whole flow in the
 sandbox, playbooks/pipeline.yml for web 1.0.0 (build, promote and deploy dev, staging,
 prod, cleanup), the same build again, then the pipeline for 2.0.0 (blue-green in every
-stage, cleanup retires the 1.0.0 fleets)."""
+stage, cleanup retires the 1.0.0 fleets) while a load generator hits prod's load balancer."""
 
 import re
 import subprocess
@@ -35,3 +35,9 @@ def test_demo_runs_the_pipeline_twice_blue_green_in_every_stage_and_leaves_nothi
     assert len(re.findall(r"^\s*pipeline web: done in ", output, re.MULTILINE)) == 2, tail
     assert "pipeline web: failed" not in output, tail
     assert "nothing left running" in output, tail
+    # While 2.0.0 went out, prod's load balancer carried every request: none failed, and the
+    # answers moved from the 1.0.0 fleet to the 2.0.0 one.
+    [(requests, failed)] = re.findall(r"load on web-prod-alb: (\d+) requests, (\d+) failed", output)
+    assert int(requests) >= 2000 and int(failed) == 0, tail
+    timeline = output[output.index("load on web-prod-alb:"):]
+    assert timeline.index("app 1.0.0 x") < timeline.rindex("app 2.0.0 x"), tail

@@ -97,6 +97,9 @@ def test_the_golden_image_builds_in_the_sandbox_encrypted_tagged_validated_and_r
     assert tags["cattle:vcs-revision"] == "e2e-golden" and tags["cattle:packer-version"] == "1.6.6"
     assert "cattle:build-started" in tags and "cattle:built-at" in tags
     assert record["snapshot_tags"]["cattle:fingerprint"] == result["fingerprint"]
+    # What the image serves, from the report: a fleet's health check must agree with it.
+    assert report["serves"] == {"unit": "app", "port": 8080, "health_path": "/health"}
+    assert (tags["cattle:app-unit"], tags["cattle:app-port"], tags["cattle:health-path"]) == ("app", "8080", "/health")
 
     # The AMI's content itself: nothing of the build instance's identity or access.
     assert content_problems(golden_build.content_path) == []

@@ -479,6 +479,12 @@ def revoked_image(ec2):
     return register_image(ec2, "web-0000000000000009", {"cattle:app": "web", "cattle:revoked": "2026-11-26 bad"})
 
 
+def image_serving_elsewhere(ec2):
+    """An image whose build recorded what its app serves: not what the test definition checks."""
+    return register_image(ec2, "web-0000000000000010", {
+        "cattle:app": "web", "cattle:app-unit": "app", "cattle:app-port": "8080", "cattle:health-path": "/health"})
+
+
 BAD_INPUTS = {
     "desired_zero": ({"desired_capacity": 0}, "desired_capacity must be at least 1"),
     "desired_above_max": ({"desired_capacity": 5}, "desired_capacity 5 is above the app's capacity.max 4"),
@@ -491,6 +497,11 @@ BAD_INPUTS = {
     "missing_listener": ({"definition_change": {"load_balancer": {"name": "web-alb", "listener_port": 8443}}},
                          "apps.web.load_balancer.listener_port: load balancer web-alb has no listener on port 8443"),
     "unknown_stage": ({"stage": "qa"}, "apps.web.stages: has no stage 'qa'"),
+    "image_serves_elsewhere": (
+        {"image_id": image_serving_elsewhere},
+        "the health check goes to port 80, the image's app listens on 8080; the health check asks /healthz, "
+        "the image's app answers health at /health (cattle:app-port and cattle:health-path tags); its instances "
+        "would never turn healthy. Fix apps.web.health_check, or pass accept_image_mismatch=true"),
 }
 
 
@@ -567,3 +578,20 @@ def test_the_sandbox_example_definition_brings_up_a_fleet(aws_env):
     result = run.result("Bring up the fleet and wait until every instance is healthy")
     assert result["fleet_name"].startswith("web-prod-") and len(result["healthy_instances"]) == 2
     assert result["listener"]["weight"] == 0
+
+
+def test_a_definition_the_image_does_not_serve_is_created_only_when_accepted(playbook, app, ec2):
+    image_id = image_serving_elsewhere(ec2)
+
+    run = run_fleet(playbook, app.definition, image_id=image_id, accept_image_mismatch=True)
+
+    assert not run.failed, run.explain()
+    result = run.result("fleet")
+    assert result["image_mismatch"] == [
+        "the health check goes to port 80, the image's app listens on 8080",
+        "the health check asks /healthz, the image's app answers health at /health",
+    ]
+    assert any("accept_image_mismatch: the health check asks /healthz" in warning
+               for warning in result.get("warnings", []))
+    agreeing = dict(app.definition, port=8080, health_check=dict(app.definition["health_check"], path="/health"))
+    assert fleet(playbook, app, image_id=image_id, apps={"web": agreeing}, check=True)["image_mismatch"] == []

@@ -50,9 +50,11 @@ def test_a_fleet_of_the_golden_image_turns_healthy_by_its_apps_own_answer(playbo
 def test_a_health_check_the_app_does_not_pass_fails_on_the_replacements_not_the_timeout(playbook, aws, live_app):
     definition, image_id = live_app
     definition["health_check"]["path"] = "/healthz"  # the image's app serves /health
+    refused = run_fleet(playbook, definition, image_id=image_id, wait_timeout=WAIT_TIMEOUT)
+    assert refused.failed and "accept_image_mismatch" in refused.result("fleet")["msg"]
 
     started = time.monotonic()
-    run = run_fleet(playbook, definition, image_id=image_id, wait_timeout=WAIT_TIMEOUT)
+    run = run_fleet(playbook, definition, image_id=image_id, wait_timeout=WAIT_TIMEOUT, accept_image_mismatch=True)
     seconds = time.monotonic() - started
 
     assert run.failed

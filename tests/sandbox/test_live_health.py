@@ -1,48 +1,20 @@
 """Targets that are live instances are health-checked for real: the app's own answer decides,
 with AWS's states and reason codes, and Auto Scaling replaces an instance the load balancer
-finds unhealthy (HealthCheckType ELB) once its grace period is over."""
+finds unhealthy (HealthCheckType ELB) once its grace period is over. The app (fixtures.live):
+/health answers 200, /sleep/30 never in time, anything else 404."""
 
 import base64
 
 import pytest
 
-from fixtures.aws import eventually, register_image
 from cattle_sandbox.standin.attach import run_in
+from fixtures.aws import eventually
+from fixtures.live import TEST_APP
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.standin]
 
-# An app as user data starts one: /health answers 200, /slow never in time, the rest 404.
-APP = """#!/bin/sh
-cat > /usr/local/bin/app <<'EOF'
-#!/usr/bin/python3
-import http.server, time
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/slow":
-            time.sleep(30)
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("", 8080), Handler).serve_forever()
-EOF
-chmod 755 /usr/local/bin/app
-systemd-run --unit=app /usr/local/bin/app
-"""
 FAST = {"HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 2, "HealthyThresholdCount": 2,
         "UnhealthyThresholdCount": 2}
-
-
-@pytest.fixture
-def app_ami(aws, ec2, standin):
-    standin.bind_to(aws.control)
-    source = register_image(ec2, "health-source")
-    instance_id = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    image_id = ec2.create_image(InstanceId=instance_id, Name="health-content")["ImageId"]
-    ec2.terminate_instances(InstanceIds=[instance_id])
-    return image_id
 
 
 @pytest.fixture
@@ -72,16 +44,16 @@ def health(elbv2, arn, target_id):
 
 
 def launch_app(aws, ec2, image_id):
-    [instance] = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, UserData=APP)["Instances"]
+    [instance] = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, UserData=TEST_APP)["Instances"]
     [live] = aws.control.wait_for_live_instances([instance["InstanceId"]])
     return instance["InstanceId"], live["name"]
 
 
-def test_the_apps_answer_decides_health_and_its_reason(aws, ec2, elbv2, app_ami, site):
+def test_the_apps_answer_decides_health_and_its_reason(aws, ec2, elbv2, content_ami, site):
     target_group, forward_to = site
-    instance_id, name = launch_app(aws, ec2, app_ami)
+    instance_id, name = launch_app(aws, ec2, content_ami)
     good, missing, slow = (target_group("good", "/health"), target_group("missing", "/nothing"),
-                           target_group("slow", "/slow"))
+                           target_group("slow", "/sleep/30"))
     for arn in (good, missing, slow):
         elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id}])
     assert health(elbv2, good, instance_id)[0] == "unused"  # nothing forwards to it yet: never checked
@@ -103,13 +75,13 @@ def test_the_apps_answer_decides_health_and_its_reason(aws, ec2, elbv2, app_ami,
 
 
 def test_auto_scaling_replaces_an_instance_the_load_balancer_finds_unhealthy(
-    aws, ec2, elbv2, autoscaling, aws_network, app_ami, site
+    aws, ec2, elbv2, autoscaling, aws_network, content_ami, site
 ):
     target_group, forward_to = site
     broken = target_group("broken", "/nothing")
     forward_to(broken)
     ec2.create_launch_template(LaunchTemplateName="broken", LaunchTemplateData={
-        "ImageId": app_ami, "UserData": base64.b64encode(APP.encode()).decode()})
+        "ImageId": content_ami, "UserData": base64.b64encode(TEST_APP.encode()).decode()})
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="broken", MinSize=1, MaxSize=1, DesiredCapacity=1, HealthCheckType="ELB",
         HealthCheckGracePeriod=0, TargetGroupARNs=[broken], VPCZoneIdentifier=",".join(aws_network.subnet_ids),

@@ -39,18 +39,6 @@ echo "user data ran as $(id -un)"
 """
 
 
-@pytest.fixture
-def content_ami(aws, ec2, standin):
-    """An AMI whose content is a stand-in's file system (Packer's calls, without Packer)."""
-    standin.bind_to(aws.control)
-    source = register_image(ec2, "live-source")
-    instance_id = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    ec2.stop_instances(InstanceIds=[instance_id])
-    image_id = ec2.create_image(InstanceId=instance_id, Name="live-content")["ImageId"]
-    ec2.terminate_instances(InstanceIds=[instance_id])
-    return image_id
-
-
 def launch(ec2, image_id, user_data=ASK_METADATA, http_tokens=None, count=1):
     options = {"MetadataOptions": {"HttpTokens": http_tokens}} if http_tokens else {}
     reservation = ec2.run_instances(ImageId=image_id, MinCount=count, MaxCount=count, InstanceType="t3.micro",

@@ -330,3 +330,19 @@ def test_a_wait_whose_instances_stay_makes_no_activity_call():
     snapshot = fleet_wait.wait_healthy(calls, "web-prod-x", 1, 600, fleet_wait.Progress(None, "x", clock),
                                        fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
     assert snapshot["ready"]
+
+
+def test_what_the_image_serves_must_agree_with_the_health_check():
+    from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import image_serves_conflicts
+
+    image = {"Tags": [{"Key": "cattle:app-port", "Value": "8080"}, {"Key": "cattle:health-path", "Value": "/health"}]}
+
+    def stage(port, check_port, path):
+        return {"port": port, "health_check": {"port": check_port, "path": path}}
+
+    assert image_serves_conflicts(image, stage(8080, "traffic-port", "/health")) == []
+    assert image_serves_conflicts(image, stage(80, "8080", "/health")) == []
+    assert image_serves_conflicts(image, stage(80, "traffic-port", "/healthz")) == [
+        "the health check goes to port 80, the image's app listens on 8080",
+        "the health check asks /healthz, the image's app answers health at /health"]
+    assert image_serves_conflicts({"Tags": []}, stage(80, "traffic-port", "/x")) == []

@@ -197,6 +197,12 @@ class SandboxControl:
         `python -m cattle_sandbox.standin exec`), address, error, boot_seconds, teardown_seconds}]."""
         return self._get("live-instances")["instances"]
 
+    def routed_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """What the load balancers' listeners answered, oldest first, after sequence `since`:
+        [{sequence, time, listener, target_group, target_id, health (when the target was chosen),
+        status, seconds}]; target_group is None for answers of the balancer itself (503, ...)."""
+        return self._post("routed-requests", {"since": since})["requests"]
+
     def wait_for_live_instances(self, instance_ids: list[str], timeout: float = 120) -> list[dict[str, Any]]:
         """live_instances() of these ids once none is booting any more (running, failed, stopped);
         TimeoutError naming those still booting after timeout seconds."""

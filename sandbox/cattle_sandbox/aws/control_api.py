@@ -103,6 +103,10 @@ def _live_instances(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"instances": core.live_instances()}
 
 
+def _routed_requests(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"requests": core.routed_requests(**body)}
+
+
 def _image_contents(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"contents": core.fidelity.image_store.contents()}
 
@@ -144,6 +148,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "image-content"): _image_content,
     ("POST", "image-content/import"): _import_image_content,
     ("GET", "live-instances"): _live_instances,
+    ("POST", "routed-requests"): _routed_requests,
     ("POST", "image-deprecation"): _set_image_deprecation_time,
 }
 

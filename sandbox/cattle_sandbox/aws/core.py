@@ -29,6 +29,7 @@ class SandboxCore:
     def __init__(self, settings: FidelitySettings):
         self.lock = threading.RLock()
         self.fidelity = Fidelity(settings)
+        self.fidelity.moto_lock = self.lock
         self.faults = FaultInjector()
         self.counters = RequestCounters()
         self._stopping = threading.Event()
@@ -154,6 +155,12 @@ class SandboxCore:
             if not _image_exists(image_id):
                 raise LookupError(f"no AMI {image_id} in the sandbox")
             return self.fidelity.image_store.content_imported(image_id, path).describe(image_id)
+
+    def routed_requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """Requests the load balancers' listeners answered after sequence `since` (load_balancer.py)."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValueError(f"since must be a sequence number >= 0, not {since!r}")
+        return self.fidelity.traffic.requests.since(since)
 
     def live_instances(self) -> list[dict[str, Any]]:
         """The stand-ins playing instances of AMIs with content (live_instances.py), oldest first."""

@@ -25,7 +25,8 @@ DEFAULT_REASONS = {
 }
 # The modules that change moto's behaviour (see their docstrings).
 # image_content wraps images' patches of the same methods, so it comes after it.
-PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches")
+PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
+                 "alb_traffic")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -103,6 +104,10 @@ class Fidelity:
         self.live_instances = LiveInstances()
         # Real HTTP health checks of targets that are live instances (health_checks.py).
         self.health_checker = HealthChecker()
+        # Listeners that carry requests (alb_traffic.py, made by activate(): it is a patch module).
+        self.traffic: Any = None
+        # The lock that serialises moto (SandboxCore sets its own): listener threads read moto too.
+        self.moto_lock: Any = threading.RLock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -112,9 +117,13 @@ class Fidelity:
             importlib.import_module(f"{__package__}.{module}")
         patching.install()
         patching.activate(self)
+        if self.traffic is None:
+            self.traffic = importlib.import_module(f"{__package__}.alb_traffic").Traffic()
 
     def deactivate(self) -> None:
         patching.deactivate(self)
+        if self.traffic is not None:
+            self.traffic.stop_all()
         self.health_checker.stop()
         self.live_instances.stop_all()
         self.image_store.clear()
@@ -128,6 +137,8 @@ class Fidelity:
         with self._lock:
             self._health_overrides.clear()
             self._launch_failures.clear()
+        if self.traffic is not None:
+            self.traffic.stop_all()  # their load balancers are gone
         self.health_checker.stop()
         self.live_instances.stop_all()  # their instances are gone
         self.image_store.clear()  # the AMIs and instances it refers to are gone
