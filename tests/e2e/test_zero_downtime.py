@@ -10,7 +10,8 @@ import pytest
 
 from cattle_sandbox.load import LoadGenerator
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.standin]
+# With the golden image's own tests on one worker: the process that builds it serves them all.
+pytestmark = [pytest.mark.sandbox, pytest.mark.standin, pytest.mark.xdist_group("golden")]
 
 MIN_REQUESTS = 2000
 

@@ -8,7 +8,8 @@ import pytest
 
 from fixtures.fleet_runs import run_fleet
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.standin]
+# With the golden image's own tests on one worker: the process that builds it serves them all.
+pytestmark = [pytest.mark.sandbox, pytest.mark.standin, pytest.mark.xdist_group("golden")]
 
 WAIT_TIMEOUT = 300
 
