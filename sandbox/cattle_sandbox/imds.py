@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -313,12 +312,3 @@ def local_address_present(address: str) -> bool:
     shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True,
                            timeout=10, check=False)
     return f" {address}/32 " in shown.stdout
-
-
-def address_answers() -> bool:
-    """Whether something serves the metadata address here (for tests and diagnostics)."""
-    try:
-        with socket.create_connection((METADATA_ADDRESS, PORT), timeout=1):
-            return True
-    except OSError:
-        return False

@@ -147,16 +147,6 @@ class LiveInstances:
             record = self._instances.get(instance_id)
             return record.standin if record and record.state == "running" else None
 
-    def wait_until_booted(self, instance_ids: list[str], timeout: float) -> list[dict[str, Any]]:
-        """Waits for these instances' boots to end (running or failed); returns their records."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                records = [self._instances[iid] for iid in instance_ids if iid in self._instances]
-                if all(record.state != "booting" for record in records) or time.monotonic() > deadline:
-                    return [record.describe() for record in records]
-            time.sleep(0.1)
-
     # -- the workers ------------------------------------------------------------------------
 
     def _pool(self) -> ThreadPoolExecutor:
