@@ -318,6 +318,57 @@ def check_tags(value, path):
     return result
 
 
+# What playbooks/validate.yml tests on an instance of a new image (docs/image-testing.md).
+IMAGE_TEST_CHECKS_MAX = 20
+IMAGE_TEST_BODY_PATTERN_MAX = 512
+IMAGE_TEST_COMMAND_MAX = 4096
+
+
+def check_http_check(value, path):
+    check = check_fields(
+        value,
+        path,
+        {
+            "path": (lambda v, p: check_string(v, p, re.compile(r"^/\S*$"), "a path starting with /", 1024), None),
+            "status": (lambda v, p: check_int(v, p, 100, 599), 200),
+            "body": (check_pattern, None),
+        },
+        required=("path",),
+    )
+    return check
+
+
+def check_pattern(value, path):
+    value = check_string(value, path, max_length=IMAGE_TEST_BODY_PATTERN_MAX)
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise AppDefinitionError(path, "is not a regular expression: {0}".format(error))
+    return value
+
+
+def check_bounded_list(value, path, check_item):
+    if not isinstance(value, list):
+        raise AppDefinitionError(path, "must be a list, got {0}".format(_type_name(value)))
+    if len(value) > IMAGE_TEST_CHECKS_MAX:
+        raise AppDefinitionError(path, "must have at most {0} entries, got {1}".format(IMAGE_TEST_CHECKS_MAX, len(value)))
+    return [check_item(item, "{0}[{1}]".format(path, index)) for index, item in enumerate(value)]
+
+
+def check_image_tests(value, path):
+    return check_fields(
+        value,
+        path,
+        {
+            "http_checks": (lambda v, p: check_bounded_list(v, p, check_http_check), []),
+            "commands": (
+                lambda v, p: check_bounded_list(v, p, lambda c, q: check_string(c, q, max_length=IMAGE_TEST_COMMAND_MAX)),
+                [],
+            ),
+        },
+    )
+
+
 # Every field a definition (or a stage's overrides) may have: check and default.
 FIELDS = {
     "region": (check_region, None),
@@ -337,6 +388,7 @@ FIELDS = {
     "load_balancer": (check_load_balancer, None),
     "deregistration_delay": (lambda v, p: check_int(v, p, 0, 3600), 300),
     "tags": (check_tags, {}),
+    "image_tests": (check_image_tests, None),
 }
 REQUIRED = ("region", "subnets", "security_groups", "instance_type", "capacity", "load_balancer")
 # Sections merged field by field when a stage overrides part of them.
@@ -350,6 +402,8 @@ def check_body(value, path):
         body["root_volume"] = check_root_volume({}, path + ".root_volume")
     if body["health_check"] is None:
         body["health_check"] = check_health_check({}, path + ".health_check")
+    if body["image_tests"] is None:
+        body["image_tests"] = check_image_tests({}, path + ".image_tests")
     if body["health_check"]["protocol"] is None:
         body["health_check"]["protocol"] = body["protocol"]
     return body

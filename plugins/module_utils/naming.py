@@ -29,6 +29,11 @@ TAG_REVOKED = TAG_PREFIX + "revoked"
 TAG_STAGE_PREFIX = TAG_PREFIX + "stage:"
 TAG_FLEET = TAG_PREFIX + "fleet"
 TAG_DEPLOYMENT = TAG_PREFIX + "deployment"
+# The test from outside (playbooks/validate.yml): `passed <time>` or `failed <time>: why`,
+# the digest of its evidence, and, on the test's own resources, the image under test.
+TAG_TESTED = TAG_PREFIX + "tested"
+TAG_TESTED_DIGEST = TAG_PREFIX + "tested-digest"
+TAG_IMAGE_TEST = TAG_PREFIX + "image-test"
 MANAGED_BY_VALUE = "cattle.immutable"
 
 DEFAULT_PREFIX = "cattle"

@@ -215,8 +215,12 @@ def validate_target_stage(stage, stages):
 # History records in the parameter Description.
 
 
-def history_record(action, by, at, previous, forced, reason):
-    """Compact JSON of one pointer write, cut to fit the 1024-character Description."""
+def history_record(action, by, at, previous, forced, reason, untested=False):
+    """Compact JSON of one pointer write, cut to fit the 1024-character Description.
+
+    `untested` (only written when true) marks a promotion past the first stage of an
+    image that had not passed its test from outside (require_tested=false).
+    """
     record = {
         "action": action,
         "by": (by or "")[:BY_MAX],
@@ -225,6 +229,8 @@ def history_record(action, by, at, previous, forced, reason):
         "forced": bool(forced),
         "reason": reason,
     }
+    if untested:
+        record["untested"] = True
     if len(_compact_json(record)) > DESCRIPTION_MAX:
         record["reason"] = _longest_fitting_reason(record)
     return _compact_json(record)
@@ -267,6 +273,7 @@ def history_entry(parameter):
         "at": record.get("at") or (modified.isoformat() if modified else None),
         "previous": record.get("previous"),
         "forced": bool(record.get("forced", False)),
+        "untested": bool(record.get("untested", False)),
         "reason": record.get("reason"),
     }
 
@@ -341,12 +348,27 @@ def promotion_refusals(image, tags, params, skipped_stage):
         reasons.append(f"it was revoked ({naming.TAG_REVOKED}: {tags[naming.TAG_REVOKED]})")
     if params["require_validation"]:
         reasons.extend(validation_refusals(tags, params["min_lynis_score"]))
+    if untested_past_first_stage(tags, params):
+        reasons.append(
+            f"it has not passed its test from outside ({naming.TAG_TESTED}: {tags.get(naming.TAG_TESTED) or 'missing'}), "
+            f"which '{params['stage']}' requires: run playbooks/validate.yml, or require_tested=false"
+        )
     if skipped_stage and not params["force"]:
         reasons.append(
             f"it has not been promoted to '{skipped_stage}' (no tag {naming.stage_tag_key(skipped_stage)}), "
             f"which comes before '{params['stage']}'; force=true skips a stage"
         )
     return reasons
+
+
+def untested_past_first_stage(tags, params, required=True):
+    """Whether this promotion goes past the first stage with an image whose test did not pass.
+
+    With required=True only when require_tested asks for the test; else whatever it says.
+    """
+    if params["stages"].index(params["stage"]) == 0 or (required and not params["require_tested"]):
+        return False
+    return (tags.get(naming.TAG_TESTED) or "").split(" ")[0] != VALIDATION_PASSED
 
 
 def app_refusals(tags, app):
@@ -390,13 +412,15 @@ def promote(ec2, ssm, params, check_mode):
         raise Refusal(f"image_id {image_id} cannot be promoted to '{stage}': {'; '.join(reasons)}")
     pointer = read_pointer(ssm, params["app"], stage, params["prefix"])
     writes = Writes(check_mode)
-    version = apply_promotion(ec2, ssm, params, pointer, tags, writes, forced=skipped is not None)
+    untested = untested_past_first_stage(tags, params, required=False)
+    version = apply_promotion(ec2, ssm, params, pointer, tags, writes, forced=skipped is not None, untested=untested)
     return {
         "changed": writes.changed,
         "image_id": image_id,
         "stage": stage,
         "previous": pointer["image_id"] if pointer["image_id"] != image_id else previous_of_current(ssm, pointer),
         "forced": skipped is not None,
+        "untested": untested,
         "skipped_stage": skipped,
         "parameter": pointer_summary(pointer["name"], version),
         "actions": writes.actions,
@@ -404,13 +428,14 @@ def promote(ec2, ssm, params, check_mode):
     }
 
 
-def apply_promotion(ec2, ssm, params, pointer, tags, writes, forced):
+def apply_promotion(ec2, ssm, params, pointer, tags, writes, forced, untested=False):
     """Write what is missing: the pointer first (the tag is the evidence it happened), then the tag."""
     image_id, stage, name = params["image_id"], params["stage"], pointer["name"]
     now = iso8601(utc_now())
     version = pointer["version"]
     if pointer["image_id"] != image_id:
-        record = history_record(ACTION_PROMOTE, params["promoted_by"], now, pointer["image_id"], forced, params["reason"])
+        record = history_record(ACTION_PROMOTE, params["promoted_by"], now, pointer["image_id"], forced,
+                                params["reason"], untested)
         versions = []
         writes.run(
             f"point {name} at {image_id} (was {pointer['image_id'] or 'unset'})",

@@ -83,6 +83,14 @@ options:
         numeric C(cattle:lynis-score).
     type: bool
     default: true
+  require_tested:
+    description:
+      - For every stage after the first, require that the image passed its test from outside, the tag
+        C(cattle:tested) starting with C(passed) (playbooks/validate.yml, M(cattle.immutable.image_test)).
+      - With V(false) an untested image is promoted, and that write's history record says so (RV(history[].untested)),
+        as it does for O(force).
+    type: bool
+    default: true
   min_lynis_score:
     description:
       - Lowest C(cattle:lynis-score) accepted when O(require_validation=true).
@@ -170,6 +178,12 @@ forced:
   returned: when O(state=present)
   type: bool
   sample: false
+untested:
+  description: Whether the promotion went past the first stage with an image that had not passed its test from outside
+    (O(require_tested=false) was needed).
+  returned: when O(state=present)
+  type: bool
+  sample: false
 skipped_stage:
   description: The previous stage the AMI does not hold, or null.
   returned: when O(state=present)
@@ -220,6 +234,10 @@ history:
       sample: ami-0fedcba9876543210
     forced:
       description: Whether that write skipped a stage or forced a revocation.
+      type: bool
+      sample: false
+    untested:
+      description: Whether that write promoted, past the first stage, an image that had not passed its test.
       type: bool
       sample: false
     reason:
@@ -304,6 +322,7 @@ def main():
         reason=dict(type="str"),
         promoted_by=dict(type="str"),
         require_validation=dict(type="bool", default=True),
+        require_tested=dict(type="bool", default=True),
         min_lynis_score=dict(type="int", default=0),
         prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
         history_size=dict(type="int", default=10),

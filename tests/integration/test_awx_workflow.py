@@ -20,9 +20,9 @@ from fixtures.deploy_site import Site, definition, fleet_name
 COLLECTION = collections_root() / "ansible_collections" / "cattle" / "immutable"
 STAGES = ("dev", "staging", "prod")
 # What a successful release runs, in order.
-RELEASE = ["build", "promote-dev", "deploy-dev", "promote-staging", "deploy-staging", "approve-prod",
+RELEASE = ["build", "test-image", "promote-dev", "deploy-dev", "promote-staging", "deploy-staging", "approve-prod",
            "promote-prod", "deploy-prod"]
-PUBLISHES = {"cattle build": {"cattle_build"}, "cattle promote": {"cattle_promotion"},
+PUBLISHES = {"cattle build": {"cattle_build"}, "cattle validate": {"cattle_image_test"}, "cattle promote": {"cattle_promotion"},
              "cattle deploy": {"cattle_deployment"}, "cattle status": {"cattle_status"},
              "cattle rollback": {"cattle_rollback"}}
 
@@ -95,9 +95,15 @@ class Release:
 
 
 @pytest.fixture
-def release(aws, boto3_client, aws_network):
+def release(aws, boto3_client, aws_network, standin):
+    """The build's instance is a stand-in, so the built image has content: the test-image node and
+    the fleets of the built image run it for real (one instance per stage)."""
     aws.control.set_fidelity(target_healthy_after=0)
-    return Release(Site(aws, boto3_client, aws_network))
+    release = Release(Site(aws, boto3_client, aws_network))
+    release.site.serve_test_app()
+    # After the site's own instances: the next instance launched, the build's, is the stand-in.
+    standin.bind_to(aws.control)
+    return release
 
 
 def template_vars(release, **deploy):
@@ -168,12 +174,13 @@ def finish(state, identifier, status):
 def test_a_failed_deploy_leads_to_status_and_only_a_failed_status_to_rollback():
     workflow = load_workflow()
     state = WorkflowState(workflow, {"app": "web"}, by_user(), 1)
-    for identifier, status in (("build", "successful"), ("promote-dev", "successful"), ("deploy-dev", "failed")):
+    for identifier, status in (("build", "successful"), ("test-image", "successful"), ("promote-dev", "successful"),
+                               ("deploy-dev", "failed")):
         assert state.next_node().identifier == identifier
         finish(state, identifier, status)
     assert state.next_node().identifier == "status-dev"
     assert state.ancestor_artifacts(workflow.node("status-dev")) == {
-        "build": "successful", "promote-dev": "successful", "deploy-dev": "failed"}
+        "build": "successful", "test-image": "successful", "promote-dev": "successful", "deploy-dev": "failed"}
     finish(state, "status-dev", "successful")
 
     assert state.next_node() is None
@@ -184,7 +191,7 @@ def test_a_failed_deploy_leads_to_status_and_only_a_failed_status_to_rollback():
 
 def test_a_denied_approval_stops_before_prod_and_fails_the_workflow():
     state = WorkflowState(load_workflow(), {"app": "web"}, by_user(), 1)
-    for identifier in RELEASE[:5]:
+    for identifier in RELEASE[:6]:
         assert state.next_node().identifier == identifier
         finish(state, identifier, "successful")
     assert state.next_node().identifier == "approve-prod"
@@ -213,21 +220,24 @@ def test_awx_variables_name_who_launched_the_workflow():
 
 
 @pytest.mark.sandbox
-def test_the_build_hands_its_image_to_promote_as_awx_would(release, runner):
-    workflow = part_of(load_workflow(), ["build", "promote-dev"])
+def test_the_build_hands_its_image_to_its_test_and_to_promote_as_awx_would(release, runner):
+    workflow = part_of(load_workflow(), ["build", "test-image", "promote-dev"])
 
     result = runner(workflow=workflow).run({"app": "web"}, by_user("alice"))
 
-    assert result.ran == ["build", "promote-dev"] and result.status == "successful", result.explain()
-    build, promote = result["build"], result["promote-dev"]
+    assert result.ran == ["build", "test-image", "promote-dev"] and result.status == "successful", result.explain()
+    build, test, promote = result["build"], result["test-image"], result["promote-dev"]
     built = build.artifacts["cattle_build"]
+    tested = test.artifacts["cattle_image_test"]
+    assert test.handed == {"cattle_build": built} and "image_id" not in test.extra_vars
+    assert (tested["image_id"], tested["result"]) == (built["image_id"], "passed")
     assert built["app"] == "web" and built["image_id"].startswith("ami-")
     assert built["vcs_revision"] == promote.extra_vars["awx_project_revision"]
     assert str(result.workflow_job_id) in built["run_id"] and built["by"] == "alice"
     # The node's `to` (a survey question) and the workflow's `app` reach promote, and so does
     # the build's artifact; nothing else of the build does.
     assert (promote.extra_vars["to"], promote.extra_vars["app"]) == ("dev", "web")
-    assert promote.handed == {"cattle_build": built}
+    assert promote.handed == {"cattle_build": built, "cattle_image_test": tested}
     assert "!unsafe 'to': !unsafe 'dev'" in (promote.private_data_dir / "env" / "extravars").read_text()
     assert promote.artifacts["cattle_promotion"]["image_id"] == built["image_id"]
     assert release.pointer("dev") == built["image_id"]
@@ -307,9 +317,10 @@ def test_a_deploy_that_cannot_restore_traffic_is_rolled_back_to_blue(release, ru
     result = runner(template_vars=fail_deploys_after_the_switch(release),
                     before_job={"deploy-dev": watcher.start, "rollback-dev": watcher.recover}).run({"app": "web"})
 
-    assert result.ran == ["build", "promote-dev", "deploy-dev", "status-dev", "rollback-dev"], result.explain()
+    assert result.ran == ["build", "test-image", "promote-dev", "deploy-dev", "status-dev", "rollback-dev"], \
+        result.explain()
     assert [result[node].status for node in result.ran] == [
-        "successful", "successful", "failed", "failed", "successful"], result.explain()
+        "successful", "successful", "successful", "failed", "failed", "successful"], result.explain()
     built = result["build"].artifacts["cattle_build"]["image_id"]
     green = release.fleet(built, "dev")
     deployment = result["deploy-dev"].artifacts["cattle_deployment"]
@@ -341,8 +352,9 @@ def test_a_deploy_that_restored_traffic_itself_stops_at_status(release, runner, 
 
     result = runner(template_vars=fail_deploys_after_the_switch(release), workflow_app="web").run({}, push)
 
-    assert result.ran == ["build", "promote-dev", "deploy-dev", "status-dev"], result.explain()
-    assert [result[node].status for node in result.ran] == ["successful", "successful", "failed", "successful"]
+    assert result.ran == ["build", "test-image", "promote-dev", "deploy-dev", "status-dev"], result.explain()
+    assert [result[node].status for node in result.ran] == [
+        "successful", "successful", "successful", "failed", "successful"]
     deployment = result["deploy-dev"].artifacts["cattle_deployment"]
     assert (deployment["result"], deployment["traffic_restored"], deployment["needs_rollback"]) == ("failed", True, False)
     assert result["status-dev"].artifacts["cattle_status"]["needs_rollback"] is False

@@ -28,9 +28,12 @@ def promote_play(**args):
     return PROMOTE.format(args=json.dumps(args))
 
 
-def build(ec2, name, app="web", validation="passed", score="70", **extra_tags):
-    """An AMI as the build step leaves it: app, validation evidence and any further tags."""
+def build(ec2, name, app="web", validation="passed", score="70", tested="passed 2026-12-01T00:00:00Z", **extra_tags):
+    """An AMI as the build and its test from outside leave it: app, validation evidence, the
+    test's result and any further tags."""
     tags = {"cattle:app": app, "cattle:managed-by": "cattle.immutable"}
+    if tested is not None:
+        tags["cattle:tested"] = tested
     if validation is not None:
         tags["cattle:validation"] = validation
     if score is not None:
@@ -182,6 +185,11 @@ REFUSALS = {
     "failed validation": ("failed", "dev", {}, "validation did not pass (cattle:validation: failed)"),
     "low Lynis score": ("good", "dev", {"min_lynis_score": 80}, "its Lynis score 70 is below min_lynis_score 80"),
     "no Lynis score": ("unscored", "dev", {}, "it has no Lynis score (cattle:lynis-score: missing)"),
+    "untested image past dev": ("untested", "staging", {"force": True},
+                                "it has not passed its test from outside (cattle:tested: missing), which 'staging' "
+                                "requires: run playbooks/validate.yml, or require_tested=false"),
+    "failed test past dev": ("test_failed", "staging", {"force": True},
+                             "(cattle:tested: failed 2026-12-01T00:00:00Z: GET / answered 500, expected 200)"),
 }
 
 
@@ -196,6 +204,8 @@ def test_bad_input_fails_naming_it_and_changes_nothing(playbook, aws, ec2, ssm, 
         "unvalidated": build(ec2, "web-00000000000000bb", validation=None),
         "failed": build(ec2, "web-00000000000000cc", validation="failed"),
         "unscored": build(ec2, "web-00000000000000dd", score=None),
+        "untested": build(ec2, "web-00000000000000ee", tested=None),
+        "test_failed": build(ec2, "web-00000000000000ff", tested="failed 2026-12-01T00:00:00Z: GET / answered 500, expected 200"),
     }
     promote(playbook, app="web", image_id=good, stage="dev")
     ec2.delete_tags(Resources=[good], Tags=[{"Key": "cattle:stage:dev"}])  # so staging would skip dev
@@ -225,6 +235,22 @@ def test_force_skips_a_stage_and_records_it(playbook, ec2, ssm, good):
     record = json.loads(history(ssm, "prod")[0]["Description"])
     assert record["forced"] is True and record["reason"] == "hotfix"
     assert result["history"][0]["forced"] is True
+
+
+def test_an_untested_image_is_promoted_to_dev_and_past_it_only_with_require_tested_false_recorded(
+        playbook, ec2, ssm):
+    untested = build(ec2, "web-00000000000000ee", tested=None)
+    assert promote(playbook, app="web", image_id=untested, stage="dev")["untested"] is False
+
+    result = promote(playbook, app="web", image_id=untested, stage="staging", require_tested=False, reason="hotfix")
+
+    assert result["changed"] is True and result["untested"] is True and result["forced"] is False
+    assert pointer(ssm, "staging")["Value"] == untested
+    record = json.loads(history(ssm, "staging")[0]["Description"])
+    assert record["untested"] is True and record["reason"] == "hotfix"
+    assert result["history"][0]["untested"] is True
+    # A tested image's record does not carry the flag.
+    assert "untested" not in json.loads(history(ssm, "dev")[0]["Description"])
 
 
 def test_force_does_not_skip_validation(playbook, ec2):

@@ -22,6 +22,7 @@ def site(site):
     for image in site.images:
         site.ec2.create_tags(Resources=[image], Tags=[{"Key": "cattle:validation", "Value": "passed"},
                                                       {"Key": "cattle:lynis-score", "Value": "80"}])
+    site.mark_tested()
     return site
 
 
@@ -50,8 +51,12 @@ def live_fleet(site, stage):
     return sorted(name for name, weight in site.stage_weights(stage).items() if weight > 0 and "-placeholder" not in name)
 
 
-def test_the_pipeline_builds_then_promotes_and_deploys_every_stage_and_summarises_the_run(site, aws_env, tmp_path):
+def test_the_pipeline_builds_tests_then_promotes_and_deploys_every_stage_and_summarises_the_run(
+        site, aws, aws_env, tmp_path, standin):
     base = register_image(site.ec2, "debian-12-amd64-20260101")
+    # The build instance Packer launches is a stand-in: the image has content, its instances run.
+    standin.bind_to(aws.control)
+    site.serve_test_app()
     env = dict(aws_env, XDG_CACHE_HOME=str(tmp_path / "cache"), PATH=f"{VENV_BIN}{os.pathsep}{aws_env['PATH']}")
 
     run = pipeline(site, env, build_template=str(REPO_ROOT / "packer" / "sandbox-smoke"),
@@ -65,9 +70,14 @@ def test_the_pipeline_builds_then_promotes_and_deploys_every_stage_and_summarise
     assert site.lock() is None
     lines = summary(run)
     assert [line[:16].strip() for line in lines[:-1]] == [
-        "build", "promote dev", "deploy dev", "promote staging", "deploy staging", "promote prod", "deploy prod",
-        "cleanup"]
-    assert lines[-1].startswith("pipeline web: done in ") and lines[-1].endswith("(8 steps)")
+        "build", "test image", "promote dev", "deploy dev", "promote staging", "deploy staging", "promote prod",
+        "deploy prod", "cleanup"]
+    assert lines[-1].startswith("pipeline web: done in ") and lines[-1].endswith("(9 steps)")
+    assert site.ec2.describe_images(ImageIds=[image])["Images"][0]["Tags"] and published(
+        run, "cattle_image_test")["result"] == "passed"
+    # Each stage's instance runs the image: the live fleets' stand-ins, and the test's, now gone.
+    live = [item for item in aws.control.live_instances() if item["state"] == "running"]
+    assert sorted(item["image_id"] for item in live) == [image] * 3
     prod = fleet_name(site, image, "prod")
     assert next(line for line in lines if line.startswith("deploy prod")).endswith(
         f"deployed: {prod} ({image}); web-prod-placeholder 1, {prod} 0 -> web-prod-placeholder 0, {prod} 100")
@@ -158,8 +168,10 @@ def test_a_staging_deploy_failing_at_each_phase_is_rescued_and_the_run_says_so(s
     assert run.failed, run.explain()
     lines = summary(run)
     assert [line.split(" ", 2)[:2] for line in lines[:-1]] == [
-        ["promote", "dev"], ["deploy", "dev"], ["promote", "staging"], ["deploy", "staging"]]
-    assert f"FAILED failed ({phase})" in lines[3] and undone in lines[3]
+        ["test", "image"], ["promote", "dev"], ["deploy", "dev"], ["promote", "staging"], ["deploy", "staging"]]
+    # The image had passed its test before: it is not tested again.
+    assert "already tested (passed " in lines[0]
+    assert f"FAILED failed ({phase})" in lines[4] and undone in lines[4]
     assert lines[-1].startswith("pipeline web: failed")
     assert published(run, "cattle_pipeline")["result"] == "failed"
     deployment = published(run, "cattle_deployment")

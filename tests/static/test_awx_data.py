@@ -20,6 +20,8 @@ PROJECT = AWX_DIR / "project"
 REQUIRED = {
     "build.yml": {"app"},
     "promote.yml": {"app", "to"},
+    # and image_id, or the build's cattle_build in the workflow
+    "validate.yml": {"app", "cattle_apps"},
     "deploy.yml": {"app", "stage", "cattle_apps"},
     "rollback.yml": {"app", "stage", "cattle_apps"},
     "terminate.yml": {"app", "stage", "cattle_apps"},
@@ -27,11 +29,11 @@ REQUIRED = {
     "cleanup.yml": {"app", "cattle_apps"},
     "pipeline.yml": {"app", "cattle_apps"},
 }
-PUBLISHES = {"build.yml": "cattle_build", "promote.yml": "cattle_promotion", "deploy.yml": "cattle_deployment",
+PUBLISHES = {"build.yml": "cattle_build", "validate.yml": "cattle_image_test", "promote.yml": "cattle_promotion", "deploy.yml": "cattle_deployment",
              "rollback.yml": "cattle_rollback", "terminate.yml": "cattle_terminate", "status.yml": "cattle_status",
              "cleanup.yml": "cattle_cleanup", "pipeline.yml": "cattle_pipeline"}
 PER_NODE = {"stage", "to"}
-SIDE_BY_SIDE = {"cattle deploy", "cattle rollback", "cattle terminate", "cattle pipeline"}
+SIDE_BY_SIDE = {"cattle deploy", "cattle rollback", "cattle terminate", "cattle pipeline", "cattle validate"}
 
 TEMPLATES = load_job_templates()
 WORKFLOW = load_workflow()
@@ -198,10 +200,10 @@ def success_chain():
     return chain
 
 
-def test_the_release_builds_then_promotes_and_deploys_each_stage_approving_prod():
+def test_the_release_builds_tests_then_promotes_and_deploys_each_stage_approving_prod():
     steps = [(node.job_template or "approval", node.extra_data) for node in success_chain()]
     assert steps == [
-        ("cattle build", {}),
+        ("cattle build", {}), ("cattle validate", {}),
         ("cattle promote", {"to": "dev"}), ("cattle deploy", {"stage": "dev"}),
         ("cattle promote", {"to": "staging"}), ("cattle deploy", {"stage": "staging"}),
         ("approval", {}),

@@ -12,6 +12,9 @@ from typing import Any
 # Before any module of this package imports moto: the sandbox holds only what tests
 # create, none of moto's copies of public AMIs.
 os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+# AWS's managed policies exist in every account (AmazonSSMManagedInstanceCore above all, which
+# instance profiles attach): moto knows them but loads them only when asked.
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 from .control import SandboxControl, SandboxControlError  # noqa: E402,F401  pylint: disable=unused-import
 

@@ -26,7 +26,7 @@ DEFAULT_REASONS = {
 # The modules that change moto's behaviour (see their docstrings).
 # image_content wraps images' patches of the same methods, so it comes after it.
 PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
-                 "alb_traffic")
+                 "alb_traffic", "run_command")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -50,6 +50,10 @@ class FidelitySettings:
     validate_forward_actions: bool = True
     # Instances running as stand-ins at once (AMIs with content): the account's instance quota.
     live_instance_limit: int = 16
+    # Seconds the SSM agent's unit runs before its instance is a managed node (run_command.py).
+    ssm_registration_seconds: float = 3.0
+    # Seconds after SendCommand during which GetCommandInvocation answers InvocationDoesNotExist.
+    ssm_invocation_hidden_seconds: float = 1.0
 
     def updated(self, changes: dict[str, Any]) -> "FidelitySettings":
         known = {field.name: field for field in dataclasses.fields(self)}
