@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .standin import namespaces, paths
-from .standin.files import TMPFS_SOURCE
+from .standin.files import ROOT_SOURCE
 
 # Mounted by the stand-in's own boot (nspawn, systemd), never on an EBS snapshot: kept as
 # empty directories, like the mount points of a real root volume.
@@ -224,7 +224,7 @@ class ImageStore:
     def _capture(self, root: str, instance_id: str, image_id: str) -> Content:
         if not os.path.isdir(root):
             raise RuntimeError(f"{root} no longer exists (was the stand-in stopped before CreateImage?)")
-        check_standin_root(root)  # still the stand-in's tmpfs, not the directory under it
+        check_standin_root(root)  # still the stand-in's root, not the directory under it
         target = self._store_directory() / f"{image_id}{CONTENT_SUFFIX}"
         started = time.monotonic()
         write_content(root, target)
@@ -243,7 +243,7 @@ class ImageStore:
 
 
 def check_standin_root(root: Any) -> str:
-    """root, if it is a stand-in's root file system (its own tmpfs); ValueError otherwise.
+    """root, if it is a stand-in's root file system (its own overlay mount); ValueError otherwise.
 
     The capture reads a whole tree as root: it must never be the host's root or some
     other directory given by mistake.
@@ -251,9 +251,9 @@ def check_standin_root(root: Any) -> str:
     if not isinstance(root, str) or not os.path.isabs(root):
         raise ValueError(f"root must be the absolute path of a stand-in's root file system, not {root!r}")
     root = os.path.normpath(root)
-    if mount_source(root) != ("tmpfs", TMPFS_SOURCE):
+    if mount_source(root) != ("overlay", ROOT_SOURCE):
         raise ValueError(
-            f"{root} is not a stand-in's root file system (a tmpfs {TMPFS_SOURCE!r} mounted by "
+            f"{root} is not a stand-in's root file system (an overlay {ROOT_SOURCE!r} mounted by "
             "cattle_sandbox.standin): pass StandIn.files.root, or use StandIn.bind_to()"
         )
     return root

@@ -69,8 +69,16 @@ class LiveInstance:
             "address": getattr(standin, "address", None) if standin and standin.network else None,
             "error": self.error,
             "boot_seconds": self.boot_seconds,
+            "boot_phases": dict(standin.boot_phases) if standin else {},
             "teardown_seconds": self.teardown_seconds,
+            "memory_current_bytes": self.memory_current_bytes(),
         }
+
+    def memory_current_bytes(self) -> int | None:
+        """What its stand-in's cgroup uses now (StandIn.memory_current); None unless it runs."""
+        if self.state != "running" or self.standin is None:
+            return None
+        return self.standin.memory_current()
 
 
 class LiveInstances:

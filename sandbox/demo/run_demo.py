@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,10 +67,20 @@ BASE_IMAGE_NAME = "debian-12-amd64-20260101"
 APP_PORT = 8080  # roles/app's default
 # Seconds until a new target turns healthy: short, so the demo's health gates pass quickly.
 TARGET_HEALTHY_AFTER = 2.0
-# The pipeline's deploy and cleanup inputs: the old fleets go at the next cleanup.
-PIPELINE_VARS = {"rollback_window": 0, "wait_timeout": 120}
-# The load on prod while 2.0.0 goes out: bounded in rate, count and time.
-LOAD = {"rate": 40, "workers": 4, "max_requests": 30000, "max_seconds": 600}
+# The pipelines' deploy and cleanup inputs. 1.0.0: the placeholders go at once. 2.0.0: canary
+# (half the traffic, a pause, then all) and the 1.0.0 fleets kept as standbys for a rollback.
+PIPELINE_VARS = {
+    "1.0.0": {"rollback_window": 0, "wait_timeout": 120},
+    "2.0.0": {"rollback_window": 600, "wait_timeout": 120, "strategy": "canary", "canary_steps": [50, 100],
+              "canary_pause": 5},
+}
+DEPLOY_VARS = {"app": "web", "stage": "prod", "wait_timeout": 120}
+# The broken version: its app listens on 127.0.0.1 only. The build's own validation asks it on
+# the instance and passes; the load balancer's health checks come from outside and never reach it.
+BROKEN_VERSION = "2.1.0"
+BROKEN_APP_VARS = {"app_listen_address": "127.0.0.1"}
+# The load on prod from 2.0.0's pipeline to the end: bounded in rate, count and time.
+LOAD = {"rate": 40, "workers": 4, "max_requests": 40000, "max_seconds": 900}
 LOAD_STAGE = "prod"
 LOAD_BUCKET_SECONDS = 10
 PLAYBOOK_TIMEOUT = 900
@@ -81,6 +92,8 @@ BUILD_TASK = "Build the image of " + APP
 GREEN_TASK = "Bring up the green fleet at weight 0 and wait until every instance is healthy"
 BLUE_TASK = "Keep the old fleets for the rollback window (weight 0, capacity pinned)"
 CLEANUP_TASK = "Retire the standby fleets whose window has passed (drain, then delete)"
+TERMINATE_TASK = CLEANUP_TASK  # terminate.yml's task for one stage, cleanup.yml's loops over the stages
+TEST_TASK = "Test the image on one instance behind the load balancer"
 SUMMARY_TASK = "Say what the pipeline did"
 STATE_TASK = "Read the deployment"
 # The jsonl callback's events that carry a task's result.
@@ -125,6 +138,15 @@ class Playbooks:
         self.env = env
         self.count = 0
         self.child = None
+        self.last_tasks = []
+
+    def run_expecting_failure(self, label, playbook, extra_vars=None, *, var_files=()):
+        """A run that must fail (a refusal the demo shows): its results, or StepFailed if it passed."""
+        try:
+            self.run(label, playbook, extra_vars, var_files=var_files)
+        except StepFailed:
+            return PlaybookResult(self.last_tasks)
+        raise StepFailed("{0} passed, but it should have refused".format(Path(playbook).name))
 
     def run(self, label, playbook, extra_vars=None, *, var_files=(), packer_log=None):
         self.count += 1
@@ -138,6 +160,7 @@ class Playbooks:
             out.flush()
             with PackerFollower(packer_log) if packer_log else contextlib.nullcontext() as follower:
                 tasks, returncode = self._stream(command, out, follower)
+        self.last_tasks = tasks
         if returncode != 0:
             raise StepFailed("{0} failed (exit {1}): {2} (log {3})".format(
                 Path(playbook).name, returncode, self._why(tasks, log).rstrip("."), log.name))
@@ -333,7 +356,10 @@ class Demo:
         self.step_number = 0
         self.step_label = None
         self.last_state = None
-        self.load = None  # the load generator's summary of the 2.0.0 pipeline
+        self.load = None  # the load generator's summary, from 2.0.0's pipeline to the broken version
+        self.routed_since = 0  # the sandbox's request log, from where the load began
+        self.broken = {}
+        self.memory = []  # memory.current of each running instance at the end, MiB
         self.aws_instances = 0
 
     # -- steps -------------------------------------------------------------------------
@@ -347,9 +373,17 @@ class Demo:
                   "promote and deploy dev, staging, prod, clean up", lambda: self.pipeline(VERSIONS[0]))
         self.step("build again", "The same build again (playbooks/build.yml alone), then an instance of the AMI",
                   self.build_again)
-        self.step("pipeline 2.0.0", "web 2.0.0 through the pipeline: a new fingerprint, so Packer again; "
-                  "blue-green in every stage; cleanup retires the 1.0.0 fleets; all the while a load generator "
-                  "hits prod's load balancer", lambda: self.under_load(lambda: self.pipeline(VERSIONS[1])))
+        with self.load_on_prod():
+            self.step("pipeline 2.0.0", "web 2.0.0 through the pipeline, under load on prod: a new fingerprint, so "
+                      "Packer again; its test; a canary in every stage (50%, then 100%); the 1.0.0 fleets kept as "
+                      "standbys", lambda: self.pipeline(VERSIONS[1]))
+            self.step("rollback", "Roll prod back to its 1.0.0 standby (playbooks/rollback.yml), under load",
+                      self.rollback_prod)
+            self.step("forward", "Deploy 2.0.0 to prod again (all at once), then retire its 1.0.0 standby "
+                      "(playbooks/deploy.yml, terminate.yml), under load", self.forward_prod)
+            self.step("broken " + BROKEN_VERSION, "web {0}, whose app listens on 127.0.0.1 only: built (its in-image "
+                      "validation passes), refused by its test (playbooks/validate.yml), and when deployed to prod "
+                      "anyway refused by the health gate, traffic unchanged".format(BROKEN_VERSION), self.broken_version)
         self.step("check 2.0.0", "An instance of the 2.0.0 AMI, and the state of every stage (sandbox/demo/state.yml)",
                   self.check_latest)
 
@@ -391,28 +425,31 @@ class Demo:
         standin = self.boot_build_instance()
         say("playbooks/pipeline.yml -e app={0}: build (Packer, about a minute), then each stage, then cleanup".format(APP))
         self.build_inputs[version] = self.build_vars(standin, version)
-        extra_vars = dict(self.build_inputs[version], **PIPELINE_VARS)
+        extra_vars = dict(self.build_inputs[version], **PIPELINE_VARS[version])
         result = self.playbooks.run("pipeline-" + version, PLAYBOOKS / "pipeline.yml", extra_vars,
                                     var_files=[self.apps_file], packer_log=extra_vars["build_log_path"])
         self.remove(standin)
         self.check_build(result, version)
         self.check_deploys(result, version)
-        self.check_cleanup(result)
+        self.check_cleanup(result, expect_retired=PIPELINE_VARS[version]["rollback_window"] == 0)
         self.pipeline_lines[version] = result.result(SUMMARY_TASK)["msg"]
         if not self.pipeline_lines[version][-1].startswith("pipeline {0}: done".format(APP)):
             raise StepFailed("the pipeline's summary ends with {0!r}".format(self.pipeline_lines[version][-1]))
         self.describe_image(self.images[version]["image_id"])
 
-    def under_load(self, action):
-        """action() while requests go to the load-tested stage's load balancer by its DNS name."""
+    @contextlib.contextmanager
+    def load_on_prod(self):
+        """Requests to the load-tested stage's load balancer by its DNS name while the block runs."""
         elbv2 = self.aws.client("elbv2")
         name = "{0}-{1}-alb".format(APP, LOAD_STAGE)
         dns_name = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]["DNSName"]
-        say("load: GET http://{0}/health, {1[rate]} a second over {1[workers]} kept-alive connections".format(
-            dns_name, LOAD))
+        say("load: GET http://{0}/health, {1[rate]} a second over {1[workers]} kept-alive connections, until the "
+            "broken version is refused".format(dns_name, LOAD), indent=0)
+        routed = self.aws.control.routed_requests()
+        self.routed_since = routed[-1]["sequence"] if routed else 0
         load = LoadGenerator("http://{0}/health".format(dns_name), **LOAD).start()
         try:
-            action()
+            yield
         finally:
             load.stop()
             self.load = load.summary(bucket_seconds=LOAD_BUCKET_SECONDS)
@@ -443,6 +480,80 @@ class Demo:
                 APP, version, reused["outcome"], reused["image_id"], image_id))
         self.launch_from(image_id, version)
 
+    def rollback_prod(self):
+        """Traffic back to the 1.0.0 fleet, the standby 2.0.0's canary left, in one listener write."""
+        self.playbooks.run("rollback-prod", PLAYBOOKS / "rollback.yml", {"app": APP, "stage": LOAD_STAGE},
+                           var_files=[self.apps_file])
+        self.expect_prod_serving(self.fleet_of(VERSIONS[0], LOAD_STAGE), "after the rollback")
+
+    def forward_prod(self):
+        """2.0.0 again (its fleet was kept), the 1.0.0 fleet's window closed at once, then retired."""
+        self.playbooks.run("deploy-prod-" + VERSIONS[1], PLAYBOOKS / "deploy.yml",
+                           dict(DEPLOY_VARS, image_id=self.images[VERSIONS[1]]["image_id"], rollback_window=0),
+                           var_files=[self.apps_file])
+        self.expect_prod_serving(self.fleet_of(VERSIONS[1], LOAD_STAGE), "after deploying it again")
+        result = self.playbooks.run("terminate-prod", PLAYBOOKS / "terminate.yml", {"app": APP, "stage": LOAD_STAGE},
+                                    var_files=[self.apps_file])
+        retired = [fleet["name"] for fleet in result.result(TERMINATE_TASK)["standbys"]["retired"]]
+        if retired != [self.fleet_of(VERSIONS[0], LOAD_STAGE)]:
+            raise StepFailed("terminate.yml retired {0}, expected {1}".format(
+                ", ".join(retired) or "nothing", self.fleet_of(VERSIONS[0], LOAD_STAGE)))
+        self.retired += retired
+
+    def broken_version(self):
+        """Built, refused by its test, and refused by the health gate: prod's traffic never moves."""
+        standin = self.boot_build_instance()
+        inputs = self.build_vars(standin, BROKEN_VERSION)
+        inputs["build_vars"]["ansible_extra_arguments"] = ["--extra-vars", json.dumps(BROKEN_APP_VARS)]
+        result = self.playbooks.run("build-" + BROKEN_VERSION, PLAYBOOKS / "build.yml", inputs,
+                                    var_files=[self.apps_file], packer_log=inputs["build_log_path"])
+        self.remove(standin)
+        image_id = result.result(BUILD_TASK)["image_id"]
+        self.broken = {"image_id": image_id}
+        test = self.playbooks.run_expecting_failure("validate-" + BROKEN_VERSION, PLAYBOOKS / "validate.yml",
+                                                    {"app": APP, "image_id": image_id}, var_files=[self.apps_file])
+        self.broken["test"] = test.result(TEST_TASK)["failure"]
+        say("refused by its test: " + self.broken["test"])
+        serving = self.prod_weights()
+        deploy = self.playbooks.run_expecting_failure(
+            "deploy-prod-" + BROKEN_VERSION, PLAYBOOKS / "deploy.yml", dict(DEPLOY_VARS, image_id=image_id),
+            var_files=[self.apps_file])
+        self.broken["gate"] = one_line(deploy.result(GREEN_TASK).get("msg", ""))
+        say("refused by the health gate: " + shorten(self.broken["gate"], PROGRESS_WIDTH))
+        if self.prod_weights() != serving:
+            raise StepFailed("prod's traffic moved while the broken version was refused: {0} -> {1}".format(
+                serving, self.prod_weights()))
+        self.broken["requests"] = self.requests_to_image(image_id)
+        if self.broken["requests"]:
+            raise StepFailed("{0} client requests reached an instance of the broken image".format(
+                self.broken["requests"]))
+
+    def fleet_of(self, version, stage):
+        return self.greens[version][STAGES.index(stage)]
+
+    def prod_weights(self):
+        """{target group name (the fleet's): weight} of prod's listener."""
+        elbv2 = self.aws.client("elbv2")
+        balancer = elbv2.describe_load_balancers(Names=["{0}-{1}-alb".format(APP, LOAD_STAGE)])["LoadBalancers"][0]
+        [listener] = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+        action = listener["DefaultActions"][0]
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or [
+            {"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}]
+        return {group["TargetGroupArn"].split(":targetgroup/")[1].split("/")[0]: group.get("Weight", 1)
+                for group in groups if group.get("Weight", 1)}
+
+    def expect_prod_serving(self, fleet, when):
+        weights = self.prod_weights()
+        if list(weights) != [fleet]:
+            raise StepFailed("prod's listener sends traffic to {0} {1}, expected all to {2}".format(weights, when, fleet))
+        say("prod: all traffic to {0}".format(fleet))
+
+    def requests_to_image(self, image_id):
+        """Client requests the load balancer sent to instances of this AMI, by the sandbox's own records."""
+        instances = {item["instance_id"] for item in self.aws.control.live_instances() if item["image_id"] == image_id}
+        return sum(1 for request in self.aws.control.routed_requests(self.routed_since)
+                   if request["target_id"] in instances)
+
     def check_latest(self):
         version = VERSIONS[-1]
         image_id = self.images[version]["image_id"]
@@ -450,11 +561,17 @@ class Demo:
         say("state now (cattle.immutable.deployment_info, image_info):")
         result = self.playbooks.run("state", DEMO_DIR / "state.yml", {"app": APP}, var_files=[self.apps_file])
         self.last_state = result.result(STATE_TASK)
-        fleets = [(fleet["stage"], fleet["status"], fleet["image_id"]) for fleet in self.last_state["fleets"]]
-        if sorted(fleets) != sorted((stage, "live", image_id) for stage in STAGES):
-            raise StepFailed("expected one live fleet on {0} in each stage, found {1}".format(image_id, ", ".join(
-                "{0} {1} {2}".format(fleet["name"], fleet["status"], fleet["image_id"])
-                for fleet in self.last_state["fleets"])))
+        fleets = sorted((fleet["stage"], fleet["status"] == "live", fleet["image_id"]) for fleet in self.last_state["fleets"])
+        # Prod's 1.0.0 standby was retired; dev's and staging's wait out their rollback window.
+        older = self.images[VERSIONS[0]]["image_id"]
+        expected = sorted([(stage, True, image_id) for stage in STAGES] +
+                          [(stage, False, older) for stage in STAGES if stage != LOAD_STAGE])
+        if fleets != expected:
+            raise StepFailed("expected a live fleet on {0} in each stage and 1.0.0 standbys in dev and staging, found "
+                             "{1}".format(image_id, ", ".join("{0} {1} {2}".format(
+                                 fleet["name"], fleet["status"], fleet["image_id"]) for fleet in self.last_state["fleets"])))
+        self.memory = sorted(item["memory_current_bytes"] / 2**20 for item in self.aws.control.live_instances()
+                             if item["state"] == "running" and item.get("memory_current_bytes"))
 
     # -- checks of a pipeline run --------------------------------------------------------
 
@@ -480,9 +597,9 @@ class Demo:
                 ", ".join(blues) or "nothing", ", ".join(self.previous_greens(version)) or "nothing"))
         self.greens[version] = names
 
-    def check_cleanup(self, result):
-        """With a rollback window of 0, cleanup retires every fleet the deploys disabled."""
-        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK))
+    def check_cleanup(self, result, expect_retired):
+        """With a rollback window of 0, cleanup retires every fleet the deploys disabled; else none."""
+        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK)) if expect_retired else []
         retired = [fleet["name"] for item in result.loop_items(CLEANUP_TASK) for fleet in item["standbys"]["retired"]]
         if sorted(retired) != blues:
             raise StepFailed("cleanup retired {0}, expected {1}".format(
@@ -631,12 +748,24 @@ class Demo:
         for fleet in sorted(self.last_state["fleets"], key=lambda fleet: STAGES.index(fleet["stage"])):
             say("fleet {0}: {1}, {2}, {3}/{4} healthy".format(
                 fleet["name"], fleet["status"], fleet["image_id"], fleet["counts"]["healthy"], fleet["counts"]["desired"]))
-        say("fleet {0}: retired by cleanup (drained and deleted)".format(", ".join(self.retired)))
-        live = self.aws_instances
-        say("instances: {0} launched by the fleets, each a stand-in running the AMI; load on {1} during 2.0.0: "
-            "{2} requests, {3} failed, p50 {4} ms, p99 {5} ms".format(
-                live, LOAD_STAGE, self.load["requests"], self.load["failed"], self.load["p50_ms"], self.load["p99_ms"]))
+        say("fleet {0}: retired (drained and deleted)".format(", ".join(self.retired)))
+        say("instances: {0} launched (fleets and image tests), each a stand-in running its AMI; memory of the {1} "
+            "running at the end: median {2}, max {3}".format(
+                self.aws_instances, len(self.memory), mib(median(self.memory)), mib(max(self.memory, default=None))))
+        say("load on {0} from 2.0.0's pipeline to the broken version (canary, rollback, deploy, retirement, refusal): "
+            "{1} requests, {2} failed, p50 {3} ms, p99 {4} ms".format(
+                LOAD_STAGE, self.load["requests"], self.load["failed"], self.load["p50_ms"], self.load["p99_ms"]))
+        say("broken {0} ({1}): refused by its test ({2}) and by the health gate; {3} client requests reached it".format(
+            BROKEN_VERSION, self.broken["image_id"], self.broken["test"], self.broken["requests"]))
         say("time: " + ", ".join("{0} {1:.0f} s".format(label, seconds) for label, seconds in self.timings))
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def mib(value):
+    return "n/a" if value is None else "{0:.0f} MiB".format(value)
 
 
 def app_health(address):

@@ -3,11 +3,13 @@
 instance quota the way AWS limits instances. An AMI without content stays virtual."""
 
 import base64
+import os
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from cattle_sandbox.standin import network
-from cattle_sandbox.standin.attach import run_in
+from cattle_sandbox.standin import network, shared_roots
+from cattle_sandbox.standin.attach import find_work, run_in
 
 from fixtures.aws import eventually, register_image
 
@@ -55,6 +57,12 @@ def netns_exists(name):
     return (network.NETNS_DIR / name).exists()
 
 
+def all_stopped(aws):
+    """The live instances once every one is stopped, else None."""
+    found = aws.control.live_instances()
+    return found if all(item["state"] == "stopped" for item in found) else None
+
+
 def test_an_instance_of_an_ami_with_content_runs_its_user_data_and_reads_imdsv2(aws, ec2, content_ami):
     [instance_id] = launch(ec2, content_ami, http_tokens="required")
 
@@ -96,6 +104,31 @@ def test_terminating_stops_and_removes_the_stand_in(aws, ec2, content_ami):
     stopped = eventually(lambda: [item for item in aws.control.live_instances()
                                   if item["instance_id"] == instance_id and item["state"] == "stopped"], timeout=30)
     assert stopped[0]["error"] is None and not netns_exists(live["name"])
+
+
+def test_instances_of_one_ami_share_its_files_keep_their_writes_apart_and_report_their_memory(aws, ec2, content_ami):
+    instance_ids = launch(ec2, content_ami, user_data="#!/bin/sh\ntrue\n", count=2)
+    booted = aws.control.wait_for_live_instances(instance_ids)
+    assert [item["state"] for item in booted] == ["running", "running"], booted
+    first, second = (item["name"] for item in booted)
+    works = [find_work(item["name"]) for item in booted]
+    [copy] = {os.readlink(work / shared_roots.USE_LINK) for work in works}
+    lower = Path(copy) / shared_roots.LOWER
+
+    run_in(first, ["sh", "-c", "echo first > /etc/written-by-first"])
+
+    assert run_in(second, ["test", "-e", "/etc/written-by-first"]).returncode == 1
+    assert not (lower / "etc" / "written-by-first").exists()
+    assert (works[0] / "upper" / "etc" / "written-by-first").read_text() == "first\n"
+    memory = [item["memory_current_bytes"] for item in aws.control.live_instances()]
+    assert all(isinstance(used, int) and 2**20 < used < 100 * 2**20 for used in memory), memory
+
+    ec2.terminate_instances(InstanceIds=instance_ids)
+    stopped = eventually(lambda: all_stopped(aws), timeout=30)
+    assert [item["memory_current_bytes"] for item in stopped] == [None, None]
+    assert not any(work.exists() for work in works)
+    assert not any(str(work) in Path("/proc/self/mountinfo").read_text() for work in works)
+    assert lower.is_dir()  # kept for the next instance of the AMI
 
 
 def test_an_ami_without_content_gives_a_virtual_instance(aws, ec2):

@@ -39,7 +39,8 @@ def traces(name, sandbox_interface, address, work):
     found += [f"link: {line}" for line in links.splitlines() if f" {sandbox_interface}@" in line]
     addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
     found += [f"address: {line}" for line in addresses.splitlines() if address.rsplit(".", 1)[0] + "." in line]
-    found += [f"cgroup: {group}" for group in Path("/sys/fs/cgroup").glob(f"*/cattle-standin/{Path(work).name}")]
+    # At any depth: a hybrid host's memory hierarchy has it below our own cgroup there.
+    found += [f"cgroup: {group}" for group in Path("/sys/fs/cgroup").glob(f"**/cattle-standin/{Path(work).name}")]
     if Path(work).exists():
         found.append(f"directory: {work}")
     if reachable(address, 22):

@@ -194,7 +194,10 @@ class SandboxControl:
     def live_instances(self) -> list[dict[str, Any]]:
         """Instances launched from AMIs with content, each played by a stand-in: [{instance_id,
         image_id, state (booting, running, failed, stopping, stopped), name (the stand-in's, for
-        `python -m cattle_sandbox.standin exec`), address, error, boot_seconds, teardown_seconds}]."""
+        `python -m cattle_sandbox.standin exec`), address, error, boot_seconds, boot_phases (seconds
+        per step of the stand-in's boot: extract, personalize, boot), teardown_seconds,
+        memory_current_bytes (its stand-in's cgroup's memory use, page cache and tmpfs included,
+        while it runs; None otherwise or where the host does not account it)}]."""
         return self._get("live-instances")["instances"]
 
     def routed_requests(self, since: int = 0) -> list[dict[str, Any]]:

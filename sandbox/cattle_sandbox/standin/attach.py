@@ -17,16 +17,21 @@ class NotRunning(RuntimeError):
 
 def find_init(name):
     """The init pid of the running stand-in called name (e.g. cattle-si-7)."""
+    state = read_state(find_work(name))
+    init_pid = state.get("init_pid")
+    if not owner_alive(state):
+        raise NotRunning(f"stand-in {name}: its owner (pid {state.get('owner_pid')}) is gone")
+    if not init_pid or not init_matches(init_pid, state.get("namespaces") or {}):
+        raise NotRunning(f"stand-in {name}: init pid {init_pid} is gone or no longer its init")
+    return init_pid
+
+
+def find_work(name):
+    """The working directory of the stand-in called name (root/, upper/, state.json, ...)."""
     for work in sorted(paths.run_root().glob("standin-*")):
         state = read_state(work)
-        if not state or f"{network.NETNS_PREFIX}{state.get('slot')}" != name:
-            continue
-        init_pid = state.get("init_pid")
-        if not owner_alive(state):
-            raise NotRunning(f"stand-in {name}: its owner (pid {state.get('owner_pid')}) is gone")
-        if not init_pid or not init_matches(init_pid, state.get("namespaces") or {}):
-            raise NotRunning(f"stand-in {name}: init pid {init_pid} is gone or no longer its init")
-        return init_pid
+        if state and f"{network.NETNS_PREFIX}{state.get('slot')}" == name:
+            return work
     raise NotRunning(f"no running stand-in named {name} under {paths.run_root()}")
 
 

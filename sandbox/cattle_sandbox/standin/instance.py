@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..netns import require_private_netns
-from . import cgroups, commands, files, mounts, namespaces, network, paths
+from . import cgroups, commands, files, mounts, namespaces, network, paths, shared_roots
 from .user_data import install as install_user_data
 from .base_image import ADMIN_USER, REPO_MOUNT
 
@@ -91,11 +91,13 @@ class StandIn:
         self.network = None
         self.files = None
         self.process = None
+        self.cgroups = []  # the stand-in's cgroup directories, one per hierarchy (cgroups.py)
         self.init_pid = None
         self.system_state = None
         self.boot_seconds = None
         self.teardown_seconds = None
         self.boot_phases = {}  # seconds per step of start(): extract, personalize, boot
+        self.extracted_root = None  # whether this boot extracted the shared copy below its root (the first one)
         self._console = None
         self._namespaces = {}
         self._stopped = False
@@ -259,7 +261,7 @@ class StandIn:
             if (NSPAWN_PROPAGATE_DIR / self.name).exists():
                 found.append(f"directory {NSPAWN_PROPAGATE_DIR / self.name}")
         if self.files:
-            found += [f"cgroup {directory}" for directory in cgroups.existing(self.files.work.name)]
+            found += [f"cgroup {directory}" for directory in self._existing_cgroups()]
             if self.files.work.exists():
                 found.append(f"directory {self.files.work}")
         return found
@@ -272,8 +274,8 @@ class StandIn:
         self.network = network.claim_network()
         self._write_state()
         with self._phase("extract"):
-            files.mount_root_tmpfs(self.files.root)
-            files.extract_base_image(self.image or self.prepared.base_image, self.files.root)
+            lower, self.extracted_root = shared_roots.claim(self.image or self.prepared.base_image, self.files.work)
+            files.mount_root_overlay(self.files, lower)
         with self._phase("personalize"):
             files.personalize(self.files, machine=self.name, address=self.address, port=self.port,
                               keys=self.personalized)
@@ -319,7 +321,8 @@ class StandIn:
             # Arguments for the stand-in's systemd: unit status lines make the console log useful.
             "--", "systemd.show_status=yes",
         ]
-        argv = cgroups.joined_argv(cgroups.create(self.files.work.name), argv)
+        self.cgroups = cgroups.create(self.files.work.name)
+        argv = cgroups.joined_argv(self.cgroups, argv)
         self._console = open(self.files.console_log, "wb")
         # A session of its own: a Ctrl-C meant for pytest reaches it only through stop().
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._console,
@@ -391,6 +394,14 @@ class StandIn:
         except OSError:
             return ""
 
+    def memory_current(self):
+        """Bytes of memory its cgroup uses now (processes, page cache, tmpfs, kernel memory: cgroup2's
+        memory.current, or cgroup v1's memory.usage_in_bytes); None before boot, after stop, or when
+        the host does not account it."""
+        if self._stopped or not self.cgroups:
+            return None
+        return cgroups.memory_usage(self.cgroups)
+
     def failed_units(self):
         """systemd units that failed (why the state is 'degraded'), for reports."""
         result = self.run(["systemctl", "--failed", "--plain", "--no-legend", "--no-pager"], check=False, timeout=15)
@@ -451,14 +462,17 @@ class StandIn:
 
     def _remove_cgroups(self):
         if self.files:
-            cgroups.remove(self.files.work.name)
+            cgroups.remove(self.files.work.name, self.cgroups or None)
+
+    def _existing_cgroups(self):
+        return cgroups.existing(self.files.work.name, self.cgroups or None)
 
     def _release_network(self):
         if self.network:
             network.release_network(self.network)
 
     def _unmount(self):
-        """The root tmpfs, and anything else left under the working directory."""
+        """The root overlay, and anything else left under the working directory."""
         if self.files:
             mounts.unmount_below(self.files.work)
 
@@ -536,6 +550,7 @@ class StandIn:
             "nspawn_pid": self.process.pid if self.process else None,
             "init_pid": self.init_pid,
             "namespaces": self._namespaces,
+            "cgroups": [str(directory) for directory in self.cgroups],
         }
         self.files.state.write_text(json.dumps(state, indent=2) + "\n")
 

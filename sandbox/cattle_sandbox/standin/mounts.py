@@ -31,7 +31,7 @@ def unmount_below(path):
 
 
 def remove_tree(path):
-    """rmtree, but only once nothing is mounted below: it must not delete into /proc, /dev or a tmpfs."""
+    """rmtree, but only once nothing is mounted below: it must not delete into /proc, /dev or a stand-in's root."""
     unmount_below(path)
     remaining = mounts_at_or_below(path)
     if remaining:

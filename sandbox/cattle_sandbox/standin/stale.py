@@ -1,8 +1,10 @@
 """Removing stand-ins whose owning process died without tearing them down (kill -9, OOM).
 
 Each running stand-in has a state.json in its working directory naming its owner; a
-stand-in whose owner is gone is stopped and removed the same way stop() would. The
-image stores of sandboxes (AMI contents) that died are removed too.
+stand-in whose owner is gone is stopped and removed the same way stop() would (its root
+overlay unmounted, its upper directory deleted with the working directory). The image
+stores of sandboxes (AMI contents) that died are removed too, and the shared root copies
+(shared_roots.py) are pruned to their bound once the stale stand-ins no longer use them.
 """
 
 import json
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..image_store import OWNER_FILE, STORE_PREFIX
-from . import cgroups, commands, mounts, namespaces, network, paths
+from . import cgroups, commands, mounts, namespaces, network, paths, shared_roots
 from .instance import read_argv
 
 # A directory without state.json is a boot that is just starting, unless it is this old.
@@ -75,6 +77,7 @@ def cleanup_stale(log=print):
         for store in stale_image_stores():
             log(f"standin: removing image store {store.name} of a sandbox that is gone")
             shutil.rmtree(store, ignore_errors=True)
+        shared_roots.prune(log=log)
     for name in orphan_namespaces():
         log(f"standin: network namespace {name} belongs to no known stand-in; remove it with `ip netns delete {name}`")
     return len(stale_ones)
@@ -99,7 +102,8 @@ def stale_image_stores():
 
 def remove(stale):
     stop_nspawn(stale)
-    cgroups.remove(stale.work.name)
+    # Those recorded at boot: the owner's own cgroup (v1 memory) need not be ours.
+    cgroups.remove(stale.work.name, stale.state.get("cgroups") or None)
     # A slot whose namespace was already deleted may have gone to a live stand-in since.
     if stale.slot is not None and stale.slot not in slots(live_only=True):
         network.release_network(network.StandInNetwork(stale.slot))
