@@ -45,7 +45,7 @@ from cattle_sandbox.netns import require_private_netns  # noqa: E402
 from cattle_sandbox.standin import StandIn, find_prepared, paths, shared_roots  # noqa: E402
 from cattle_sandbox.standin.attach import find_work  # noqa: E402
 from fixtures.aws import register_image  # noqa: E402
-from fixtures.live import TEST_APP  # noqa: E402
+from fixtures.live import TEST_APP, capture_content_ami  # noqa: E402
 
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 APP_PORT = 8080
@@ -103,13 +103,7 @@ def golden_ami(aws, ec2, content):
 def test_app_ami(aws, ec2):
     """What tests/fixtures/live.py's content_ami makes: CreateImage of a stand-in's instance."""
     with StandIn(find_prepared()) as build:
-        build.bind_to(aws.control)
-        source = register_image(ec2, "benchmark-source")
-        instance_id = ec2.run_instances(ImageId=source, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        ec2.stop_instances(InstanceIds=[instance_id])
-        image_id = ec2.create_image(InstanceId=instance_id, Name="benchmark-content")["ImageId"]
-        ec2.terminate_instances(InstanceIds=[instance_id])
-    return image_id
+        return capture_content_ami(aws.control, ec2, build)
 
 
 def evict_copy(content):
