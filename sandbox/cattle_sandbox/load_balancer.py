@@ -159,8 +159,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         destination, answer = self._route()
         if destination is not None:
             answer = self._forward(destination, body)
-        self._reply(answer)
+        # Logged before the reply: a client that has its answer finds its request in the log.
         self.server.request_log.add(self.server.key, destination, answer.status, time.monotonic() - started)
+        self._reply(answer)
         self.close_connection = (self.headers.get("Connection") or "").lower() == "close"
 
     def _route(self) -> tuple[Destination | None, Answer | None]:

@@ -84,7 +84,7 @@ def test_auto_scaling_replaces_an_instance_the_load_balancer_finds_unhealthy(
         "ImageId": content_ami, "UserData": base64.b64encode(TEST_APP.encode()).decode()})
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="broken", MinSize=1, MaxSize=1, DesiredCapacity=1, HealthCheckType="ELB",
-        HealthCheckGracePeriod=0, TargetGroupARNs=[broken], VPCZoneIdentifier=",".join(aws_network.subnet_ids),
+        HealthCheckGracePeriod=30, TargetGroupARNs=[broken], VPCZoneIdentifier=",".join(aws_network.subnet_ids),
         LaunchTemplate={"LaunchTemplateName": "broken", "Version": "$Latest"})
     [first] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["broken"])["AutoScalingGroups"][0][
         "Instances"]
@@ -94,7 +94,7 @@ def test_auto_scaling_replaces_an_instance_the_load_balancer_finds_unhealthy(
         return [activity for activity in activities
                 if activity["Description"] == f"Terminating EC2 instance: {first['InstanceId']}"]
 
-    [terminated] = eventually(replacement, timeout=60, interval=1)
+    [terminated] = eventually(replacement, timeout=120, interval=1)
     assert "ELB system health check failure" in terminated["Cause"]
     assert "Target.ResponseCodeMismatch" in terminated["StatusMessage"]
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["broken"])["AutoScalingGroups"][0]
