@@ -52,6 +52,7 @@ HTTP_TIMEOUT = 10
 BODY_KEPT = 1000
 BODY_READ = 64 * 1024
 POLL_SECONDS = 2
+NO_ANSWER_TRIES = 5
 # AWS: a command's invocation may not exist yet right after SendCommand.
 INVOCATION_PENDING = ("Pending", "InProgress", "Delayed")
 COMMAND_DOCUMENT = "AWS-RunShellScript"
@@ -348,9 +349,20 @@ def http_get(url, host, timeout=HTTP_TIMEOUT):
         return None, str(getattr(error, "reason", error))
 
 
+def answered_get(url, host, tries=NO_ANSWER_TRIES, sleep=time.sleep):
+    """http_get, asked again when nothing answered: a new load balancer's DNS name and a fresh
+    connection may fail for a moment; an answer, whatever its status, is never asked again."""
+    for attempt in range(tries):
+        status, body = http_get(url, host)
+        if status is not None or attempt == tries - 1:
+            return status, body
+        sleep(POLL_SECONDS)
+    return None, "not asked"
+
+
 def run_http_check(base_url, host, check, matcher):
     started = time.monotonic()
-    status, body = http_get(base_url + check["path"], host)
+    status, body = answered_get(base_url + check["path"], host)
     failure = check_outcome(check, status, body, matcher)
     return {
         "path": check["path"],

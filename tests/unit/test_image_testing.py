@@ -108,3 +108,12 @@ def test_the_tested_gate_applies_after_the_first_stage_unless_turned_off(stage, 
     # What the history records: whether the gate would have refused, whatever require_tested says.
     assert promotion.untested_past_first_stage(tags, params, required=False) is (stage != "dev" and not tested or
                                                                                  (tested or "").startswith("failed"))
+
+
+def test_a_request_nothing_answered_is_asked_again_and_an_answer_never(monkeypatch):
+    answers = iter([(None, "Temporary failure in name resolution"), (None, "refused"), (503, "down")])
+    monkeypatch.setattr(image_testing, "http_get", lambda url, host: next(answers))
+    assert image_testing.answered_get("http://lb/health", "h.invalid", sleep=lambda _s: None) == (503, "down")
+    monkeypatch.setattr(image_testing, "http_get", lambda url, host: (None, "refused"))
+    assert image_testing.answered_get("http://lb/health", "h.invalid", tries=2, sleep=lambda _s: None) == (
+        None, "refused")
