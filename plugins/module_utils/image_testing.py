@@ -33,6 +33,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils.aws_calls import RETRY
@@ -61,9 +62,6 @@ RETRY_LAUNCH = AWSRetry.jittered_backoff(
     retries=6, delay=2, max_delay=10,
     catch_extra_error_codes=["ThrottlingException", "InvalidParameterValue"],
 )
-RETRY_IN_USE = AWSRetry.jittered_backoff(
-    retries=8, delay=1, max_delay=10, catch_extra_error_codes=["ThrottlingException", "ResourceInUse"]
-)
 
 
 class TestRefusal(Exception):
@@ -88,13 +86,6 @@ class ImageTestErrorHandler(AWSErrorHandler):
 
 # ---------------------------------------------------------------------------------------
 # AWS calls: one each, retried on throttling and 5xx.
-
-
-@ImageTestErrorHandler.common_error_handler("describe the image")
-@RETRY
-def describe_image(ec2, image_id):
-    images = ec2.describe_images(ImageIds=[image_id])["Images"]
-    return images[0] if images else None
 
 
 @ImageTestErrorHandler.common_error_handler("describe the load balancer")
@@ -131,12 +122,6 @@ def describe_rules(elbv2, listener_arn):
 @RETRY
 def create_target_group(elbv2, request):
     return elbv2.create_target_group(**request)["TargetGroups"][0]
-
-
-@ImageTestErrorHandler.deletion_error_handler("delete the test target group")
-@RETRY_IN_USE
-def delete_target_group(elbv2, arn):
-    elbv2.delete_target_group(TargetGroupArn=arn)
 
 
 @ImageTestErrorHandler.common_error_handler("create the test listener rule")
@@ -408,7 +393,7 @@ def refuse(message):
 
 
 def checked_image(ec2, image_id, app):
-    image = describe_image(ec2, image_id)
+    image = fleet_aws.describe_image(ec2, image_id)
     if image is None:
         refuse("image_id {0}: no such AMI".format(image_id))
     if image.get("State") != "available":
@@ -496,7 +481,8 @@ def launch_and_register(clients, plan, params, made, names, tags):
     elbv2, ec2 = clients["elbv2"], clients["ec2"]
     group = create_target_group(elbv2, fleet_spec.target_group_request(
         stage_def, names["target_group"], balancer["VpcId"], tags))
-    made.add("target group {0}".format(group["TargetGroupName"]), delete_target_group, elbv2, group["TargetGroupArn"])
+    made.add("target group {0}".format(group["TargetGroupName"]), fleet_aws.delete_target_group, elbv2,
+             group["TargetGroupArn"])
     rule = create_rule(elbv2, plan["listener"]["ListenerArn"], plan["priority"], names["host"],
                        group["TargetGroupArn"], tags)
     made.add("listener rule {0}".format(plan["priority"]), delete_rule, elbv2, rule["RuleArn"])
