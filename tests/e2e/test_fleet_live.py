@@ -40,6 +40,9 @@ def live_app(ec2, elbv2, aws_network, boto3_client, golden_image):
 
 def test_a_fleet_of_the_golden_image_turns_healthy_by_its_apps_own_answer(playbook, aws, live_app):
     definition, image_id = live_app
+    # The first instance of a new image may take a while to boot on a busy machine (its root is
+    # extracted then); with no grace Auto Scaling would rightly replace it before it answers.
+    definition["grace_period"] = 60
 
     run = run_fleet(playbook, definition, image_id=image_id, wait_timeout=WAIT_TIMEOUT)
 
