@@ -214,6 +214,45 @@ def test_rollback_restores_the_standby_in_one_listener_write_taking_over_a_dead_
     assert_guarded(site)
 
 
+def test_rollback_writes_first_reading_only_what_the_write_needs(site, aws_env, aws):
+    site.deploy(aws_env, image_id=site.images[0])
+    site.deploy(aws_env, image_id=site.images[1], rollback_window=600)
+    blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    # The restoring write is refused (as a missing permission would): every call before it is what it needed.
+    aws.control.add_fault(service="elbv2", action="ModifyListener", kind="client_error", code="AccessDenied",
+                          match=site.listener, count=1)
+    aws.control.reset_counters()
+
+    run = site.run("rollback.yml", aws_env)
+
+    message = failure(run)
+    assert "AccessDenied" in message and "Traffic was not moved. Lock released." in message
+    assert aws.control.counters() == {
+        "dynamodb:PutItem": 1, "autoscaling:DescribeAutoScalingGroups": 1, "elasticloadbalancing:DescribeListeners": 1,
+        "ec2:DescribeImages": 1, "elasticloadbalancing:DescribeTargetHealth": 1,
+        "elasticloadbalancing:ModifyListener": 1, "dynamodb:DeleteItem": 1}
+    assert site.live() == [green] and site.group_tags(blue)["cattle:fleet-state"] == "disabled"
+    assert site.group_tags(green)["cattle:fleet-state"] == "active" and site.lock() is None
+
+
+def test_rollback_refuses_a_live_lock_naming_its_holder_and_lock_takeover_takes_it(site, aws_env):
+    site.deploy(aws_env, image_id=site.images[0])
+    site.deploy(aws_env, image_id=site.images[1], rollback_window=600)
+    blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    site.plant_lock(run_id="stuck-run", owner="bob@laptop", renewed_ago=5)
+    writes = len(site.listener_writes())
+
+    refused = site.run("rollback.yml", aws_env)
+
+    message = failure(refused)
+    assert "bob@laptop" in message and "nothing was changed" in message and "Lock released" not in message
+    assert site.lock()["run_id"]["S"] == "stuck-run" and len(site.listener_writes()) == writes and site.live() == [green]
+    run = site.run("rollback.yml", aws_env, lock_takeover=True)
+    assert not run.failed, run.explain()
+    assert "bob@laptop" in run.result("Say whose lock was taken over")["msg"] and site.live() == [blue]
+    assert stats(run, "cattle_rollback")["took_over_lock_from"]["owner"] == "bob@laptop" and site.lock() is None
+
+
 def test_terminate_retires_standbys_whose_window_passed_and_never_the_live_fleet(site, aws_env):
     site.deploy(aws_env, image_id=site.images[0])
     site.deploy(aws_env, image_id=site.images[1], rollback_window=0)

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cattle.immutable contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+---
+module: rollback_switch
+version_added: 0.1.0
+short_description: Move all of a stage's traffic back to its standby fleet in one listener write
+description:
+  - The traffic switch of a rollback (C(playbooks/rollback.yml)), reading only what that write needs, once each - the
+    stage's Auto Scaling groups (C(DescribeAutoScalingGroups) by the C(cattle:app) and C(cattle:stage) tags; their tags
+    say which fleet is a standby, since when and which AMI it runs), the listener or rule of the app's definition (one
+    C(DescribeListeners) by the C(cattle:listener) tag a fleet carries, else by load balancer name and port), the
+    standby's AMI (C(DescribeImages)) and the standby's target health (C(DescribeTargetHealth), the health guard) - then
+    one C(ModifyListener) or C(ModifyRule) - the standby gets weight 100, every other target group of the forward action
+    weight 0 (they stay in it, registered and health-checked).
+  - The standby is the fleet O(standby_fleet_id) names (a disabled fleet, or one still in the forward action next to a
+    failed deploy's green), else the newest fleet tagged C(cattle:fleet-state=disabled).
+  - Refused before the write, naming the input and saying nothing was changed - no standby, a standby whose target
+    group is not in the forward action, a standby whose AMI carries C(cattle:revoked) (unless O(allow_revoked)), a
+    standby with fewer healthy targets than O(min_healthy), a listener that is not there.
+  - Disabling the fleets that served (RV(serving)) and making the standby an active fleet again are left to
+    M(cattle.immutable.fleet), after the write - traffic comes back first.
+  - With O(lock) it first takes the app's deploy lock, as M(cattle.immutable.deploy_lock) does, in the same module run
+    (each module run costs most of a second of Ansible's own work before traffic comes back). Without it, take the lock
+    first with M(cattle.immutable.deploy_lock). The module never releases the lock; a failure result says whether it
+    holds it (RV(lock_held)).
+author:
+  - cattle.immutable maintainers (@cattle-immutable)
+options:
+  app:
+    description:
+      - The app. Its definition comes from O(apps) or O(definition).
+    type: str
+    required: true
+  apps:
+    description:
+      - Every app's definition, app name to definition (usually the variable C(cattle_apps)).
+      - Exactly one of O(apps) and O(definition) is required.
+    type: dict
+  definition:
+    description:
+      - The definition of O(app) itself (docs/apps.md).
+    type: dict
+  stage:
+    description:
+      - The stage to roll back; its load balancer and listener come from the definition.
+    type: str
+    required: true
+  standby_fleet_id:
+    description:
+      - The fleet to give the traffic to. Without it, the newest disabled fleet of the stage.
+    type: str
+  allow_revoked:
+    description:
+      - Roll back to a standby whose AMI was revoked (C(cattle:revoked)); RV(standby.revoked) says so.
+    type: bool
+    default: false
+  min_healthy:
+    description:
+      - How many healthy targets the standby needs. V(all) (default) means every registered target, and at least one;
+        a whole number N at least N (V(0) turns the guard off); a percentage such as V(50%) that share of the
+        registered targets, rounded up.
+    type: raw
+    default: all
+  lock:
+    description:
+      - Take the app's deploy lock (a DynamoDB item, docs/deploy-lock.md) before anything else is read, as
+        M(cattle.immutable.deploy_lock) with O(cattle.immutable.deploy_lock#module:state=acquired) does - a live lock of
+        another run is refused naming its holder, nothing changed; the lock of a run whose lease ran out is taken over
+        (or a live one with O(lock.force)), and RV(lock) says from whom. In check mode it is read, not taken.
+    type: dict
+    suboptions:
+      run_id:
+        description: This run's id, recorded as the holder.
+        type: str
+        required: true
+      owner:
+        description: Who runs it, shown to anyone the lock refuses.
+        type: str
+        required: true
+      reason:
+        description: Why, shown to anyone the lock refuses.
+        type: str
+        default: ""
+      lease_seconds:
+        description: Seconds the lock stays valid unless renewed (1-604800).
+        type: int
+        default: 900
+      force:
+        description: Take over a live lock of another run (recorded in RV(lock)).
+        type: bool
+        default: false
+      table:
+        description: The DynamoDB lock table.
+        type: str
+        default: cattle-deploy-locks
+      create_table:
+        description: Create the table when it is missing.
+        type: bool
+        default: false
+      wait_timeout:
+        description: Seconds to wait for a table this run creates to become active.
+        type: int
+        default: 120
+notes:
+  - Supports check mode (every read, the revocation check and the health guard; nothing is written) and diff mode
+    (weights by target group name).
+  - Idempotent - when the standby already has all the traffic nothing is written.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock and move traffic back to the newest standby of web/prod in one listener write
+  cattle.immutable.rollback_switch:
+    app: web
+    apps: "{{ cattle_apps }}"
+    stage: prod
+    lock:
+      run_id: "{{ run_id }}"
+      owner: ops@ci
+      reason: rollback prod
+  register: switched
+
+- name: Keep the fleets that served for inspection
+  cattle.immutable.fleet:
+    app: web
+    apps: "{{ cattle_apps }}"
+    stage: prod
+    fleet_id: "{{ item.fleet_id }}"
+    state: disabled
+  loop: "{{ switched.serving }}"
+"""
+
+RETURN = r"""
+msg:
+  description: One line saying what was written, or that the standby already had the traffic.
+  returned: always
+  type: str
+  sample: "web/prod: the default action of listener arn:...: web-prod-5b1e0c2a9d3f=100, web-prod-3f2a9c0d1e4b=0 -> ..."
+app:
+  description: The app.
+  returned: always
+  type: str
+stage:
+  description: The stage.
+  returned: always
+  type: str
+standby:
+  description: The fleet that gets the traffic, as it was before the write.
+  returned: always
+  type: dict
+  contains:
+    fleet_id:
+      description: Its fleet id.
+      type: str
+    name:
+      description: Its Auto Scaling group's name.
+      type: str
+    status:
+      description: C(disabled), C(pending) (weight 0, active) or C(live) before the write.
+      type: str
+    fleet_state:
+      description: Its C(cattle:fleet-state) tag.
+      type: str
+    weight:
+      description: Its weight before the write.
+      type: int
+    image_id:
+      description: The AMI it runs.
+      type: str
+    revoked:
+      description: The AMI's C(cattle:revoked) tag when O(allow_revoked) let it through, else an empty string.
+      type: str
+    target_group:
+      description: Its target group (C(arn), C(name)).
+      type: dict
+    created_at:
+      description: When it was created (UTC, ISO 8601).
+      type: str
+serving:
+  description: The other fleets that had traffic before the write (same fields as RV(standby) but C(revoked)), to disable next.
+  returned: always
+  type: list
+  elements: dict
+listener_arn:
+  description: ARN of the listener.
+  returned: always
+  type: str
+rule_arn:
+  description: ARN of the rule, or null for the listener's default action.
+  returned: always
+  type: str
+load_balancer_arn:
+  description: ARN of the load balancer.
+  returned: always
+  type: str
+previous:
+  description: The forward action before the write - C(weights) (by ARN), C(weights_by_name), C(target_groups).
+  returned: always
+  type: dict
+new:
+  description: The forward action after the write, as its response reports it; in check mode what would be written.
+  returned: always
+  type: dict
+health:
+  description: Target health of the standby's group, read for the health guard (empty when nothing was written).
+  returned: always
+  type: list
+  elements: dict
+lock:
+  description:
+    - With O(lock), what taking the lock did, as M(cattle.immutable.deploy_lock) returns it (C(acquired), C(renewed),
+      C(took_over), C(takeover), C(took_over_from), C(lock), C(msg), ...); null without O(lock).
+  returned: always
+  type: dict
+lock_held:
+  description: On failure, whether this run holds the deploy lock it took with O(lock) (release it).
+  returned: failure
+  type: bool
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.cattle.immutable.plugins.module_utils import locking
+from ansible_collections.cattle.immutable.plugins.module_utils import rollback_switch
+from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
+
+
+def fail(module, cause, lock_held, **details):
+    """Fail saying whether this run holds the deploy lock (the caller releases it)."""
+    if isinstance(cause, AnsibleAWSError):
+        if cause.exception:
+            module.fail_json_aws(cause.exception, msg=cause.message, lock_held=lock_held, **details)
+        module.fail_json(msg=cause.message, lock_held=lock_held, **details)
+    module.fail_json(msg=str(cause), lock_held=lock_held, **details)
+
+
+def main():
+    module = AnsibleAWSModule(
+        argument_spec=dict(
+            app=dict(type="str", required=True),
+            apps=dict(type="dict"),
+            definition=dict(type="dict"),
+            stage=dict(type="str", required=True),
+            standby_fleet_id=dict(type="str"),
+            allow_revoked=dict(type="bool", default=False),
+            min_healthy=dict(type="raw", default="all"),
+            lock=dict(
+                type="dict",
+                options=dict(
+                    run_id=dict(type="str", required=True),
+                    owner=dict(type="str", required=True),
+                    reason=dict(type="str", default=""),
+                    lease_seconds=dict(type="int", default=locking.DEFAULT_LEASE_SECONDS),
+                    force=dict(type="bool", default=False),
+                    table=dict(type="str", default=locking.DEFAULT_TABLE),
+                    create_table=dict(type="bool", default=False),
+                    wait_timeout=dict(type="int", default=120),
+                ),
+            ),
+        ),
+        supports_check_mode=True,
+        mutually_exclusive=[("apps", "definition")],
+        required_one_of=[("apps", "definition")],
+    )
+    try:
+        result = rollback_switch.run(
+            module.params, lambda service, region: module.client(service, region=region), module.check_mode)
+    except rollback_switch.SwitchFailed as failed:
+        fail(module, failed.cause, failed.lock_held)
+    except locking.LockHeld as error:
+        fail(module, "{0}; nothing was changed".format(error), False,
+             holder=locking.holder_view(error.holder, locking.utc_now()))
+    except locking.LockError as error:
+        fail(module, "{0}; nothing was changed".format(error), False)
+    except locking.TableNotReady as error:
+        fail(module, "{0}; the lock was not taken, retry once the table is ACTIVE".format(error), False, changed=True)
+    except (rollback_switch.RollbackRefused, ListenerError, AnsibleAWSError) as error:
+        fail(module, error, False)
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
