@@ -4,7 +4,7 @@ set -euo pipefail
 problems=()
 for pattern in 'systemd-nspawn' 'cattle_sandbox' 'packer build' 'moto_server' 'sshd: admin'; do
   if pids=$(pgrep -f -- "$pattern" | grep -vx "$$" || true) && [ -n "$pids" ]; then
-    problems+=("process matching '$pattern': $(echo $pids)")
+    problems+=("process matching '$pattern': ${pids//$'\n'/ }")
   fi
 done
 if ip netns list 2>/dev/null | grep -q '^cattle-'; then

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-APT_PACKAGES=(packer debootstrap systemd-container iproute2 openssh-client dpkg-dev util-linux tar zstd)
+# Packages for the tests too: ansible-test sanity skips its shell script check without shellcheck.
+APT_PACKAGES=(packer debootstrap systemd-container iproute2 openssh-client dpkg-dev util-linux tar zstd shellcheck)
 
 install_apt_packages() {
   local missing=()
@@ -27,7 +28,9 @@ requirements_hash() {
 }
 
 install_venv() {
-  local venv="$CATTLE_CACHE/venv-$(python3 --version | tr -cd '0-9.')-$(requirements_hash)"
+  # Declared apart from the assignment: `local` would hide a failing command substitution from set -e.
+  local venv
+  venv="$CATTLE_CACHE/venv-$(python3 --version | tr -cd '0-9.')-$(requirements_hash)"
   if [ ! -x "$venv/bin/ansible-playbook" ]; then
     echo "setup: creating $venv (pinned packages, about a minute)"
     rm -rf "$venv.tmp"

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of pipeline.yml: its plan and its record (module_utils/pipeline_record.py)."""
 
 from ansible_collections.cattle.immutable.plugins.module_utils import pipeline_record

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """image_build's imds_support: instances launched from the image require IMDSv2.
 

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Who runs a step and which run it belongs to, from the variables AWX gives every job.
 
 AWX (and Automation Controller) pass `awx_user_name` only when a person launched the job or

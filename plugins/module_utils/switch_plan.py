@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The traffic arithmetic of deploy.yml and rollback.yml, from what the fleet and
 deployment_info modules returned: which fleets are blue, the weights of each switch step,
 the weights that restore the start, the plan a check run prints. No AWS call here."""

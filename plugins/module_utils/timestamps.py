@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """The one time format we write into tags, SSM history and lock records (docs/naming.md):
 UTC, ISO 8601, whole seconds, for example 2026-11-27T10:00:00Z."""

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 ---
@@ -219,11 +219,11 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ web_image.image_id }} ({{ web_image.outcome }})"
 
-- name: Against a local endpoint, with a known base image
+- name: Against a local endpoint, with a template of your own and a known base image
   cattle.immutable.image_build:
     app: web
-    template: "{{ playbook_dir }}/../packer/sandbox-smoke"
-    only: [amazon-ebs.none]
+    template: "{{ playbook_dir }}/packer/web"
+    only: [amazon-ebs.web]
     vars:
       source_ami: ami-0123456789abcdef0
     endpoint_variable: endpoint

@@ -14,14 +14,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 EE_DIR = REPO_ROOT / "awx" / "ee"
 CONFIGS = [REPO_ROOT / "awx" / "project" / "ansible.cfg", EE_DIR / "ansible.cfg"]
 TARBALL_PATTERN = re.compile(r"cattle-immutable-(\d+\.\d+\.\d+)\.tar\.gz$")
-# Comparison operators that cap a version from above (or pin it).
-UPPER_PIN = re.compile(r"(<|==|~=|!=)")
+EE_META = REPO_ROOT / "meta" / "execution-environment.yml"
+# Version operators that cap a version from above or pin it (<, <=, ==, ===, ~=), or leave
+# out a version (!=): a collection's EE requirements only set floors.
+UPPER_PIN = re.compile(r"<|<=|==|===|~=|!=")
 
 
 def run(*args, **kwargs):
@@ -174,18 +177,137 @@ def test_collection_declares_its_ee_requirements(tarball, tmp_path):
     assert any(line.startswith("openssh-clients [platform:rpm]") for line in found["system"])
 
 
-def test_ee_requirement_files_are_open_ended(tarball):
-    meta = load_yaml(REPO_ROOT / "meta" / "execution-environment.yml")
-    files = [meta["dependencies"]["python"], meta["dependencies"]["system"]]
-    python = [line.split("#")[0].strip() for line in (REPO_ROOT / files[0]).read_text().splitlines()]
-    python = [line for line in python if line]
-    assert python, "no Python requirements"
-    for line in python:
-        assert not UPPER_PIN.search(line), f"upper bound or pin in {files[0]}: {line}"
-        assert not re.match(r"ansible(-core)?\b", line), f"{files[0]} must leave ansible-core to the EE: {line}"
+def ee_dependencies():
+    """meta/execution-environment.yml's `dependencies`: each kind names a file relative to
+    the collection's root (as ours do) or lists its requirements inline."""
+    return load_yaml(EE_META).get("dependencies") or {}
+
+
+def ee_requirement_file(kind):
+    """The file that holds the requirements of one kind, or None when they are inline."""
+    value = ee_dependencies().get(kind)
+    if isinstance(value, str) and "\n" not in value.strip() and (REPO_ROOT / value.strip()).is_file():
+        return REPO_ROOT / value.strip()
+    return None
+
+
+def ee_source(kind):
+    return (ee_requirement_file(kind) or EE_META).relative_to(REPO_ROOT).as_posix()
+
+
+def ee_requirement_text(kind):
+    """The requirements of one kind ("python", "galaxy", "system") as text, "" if none."""
+    value = ee_dependencies().get(kind)
+    if value is None:
+        return ""
+    if ee_requirement_file(kind):
+        return ee_requirement_file(kind).read_text()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(value)
+    return yaml.safe_dump(value)
+
+
+def requirement_lines(text):
+    lines = (line.split("#")[0].strip() for line in text.splitlines())
+    return [line for line in lines if line]
+
+
+def python_requirements():
+    """(name, operators) of every Python requirement; environment markers are no pins."""
+    found = []
+    for line in requirement_lines(ee_requirement_text("python")):
+        requirement = Requirement(line)
+        found.append((requirement.name, [spec.operator for spec in requirement.specifier]))
+    return found
+
+
+def galaxy_operators(spec):
+    """The operators of an ansible-galaxy version range ("*", ">=1.0.0,<2.0.0", "1.2.3");
+    a bare version is an exact pin."""
+    operators = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if part in ("", "*"):
+            continue
+        match = re.match(r"(==|!=|>=|<=|>|<|~=)?", part)
+        operators.append(match.group(1) or "==")
+    return operators
+
+
+def galaxy_requirements():
+    """(name, operators) of every collection (or role) the EE requirements list."""
+    text = ee_requirement_text("galaxy")
+    data = yaml.safe_load(text) if text else None
+    found = []
+    for entry in [*(data or {}).get("collections", []), *(data or {}).get("roles", [])]:
+        if isinstance(entry, str):
+            name, version = (entry.split(":", 1) + ["*"])[:2]
+            found.append((name, galaxy_operators(version)))
+        else:
+            found.append((entry["name"], galaxy_operators(entry.get("version", "*"))))
+    return found
+
+
+def system_requirements():
+    """(name, operators) of every bindep line: `name [profiles] version-constraints`."""
+    found = []
+    for line in requirement_lines(ee_requirement_text("system")):
+        name, rest = (line.split(None, 1) + [""])[:2]
+        constraints = re.sub(r"\[[^]]*\]", " ", rest)
+        found.append((name, re.findall(r"==|!=|>=|<=|>|<|~=", constraints)))
+    return found
+
+
+REQUIREMENTS = {"python": python_requirements, "galaxy": galaxy_requirements, "system": system_requirements}
+
+
+@pytest.mark.parametrize("line, operators", [
+    ("boto3>=1.34.0", [">="]),
+    ("boto3>=1.34,<2", [">=", "<"]),
+    ("boto3<=2", ["<="]),
+    ("boto3==1.34.0", ["=="]),
+    ("boto3~=1.34", ["~="]),
+    ('botocore>=1.34.0; python_version < "3.12"', [">="]),
+])
+def test_python_requirements_are_read_with_their_operators(monkeypatch, line, operators):
+    monkeypatch.setattr(sys.modules[__name__], "ee_requirement_text", lambda kind: line + "\n")
+    assert python_requirements() == [(re.match(r"[\w.-]+", line).group(0), operators)]
+
+
+@pytest.mark.parametrize("spec, operators", [
+    ("*", []), (">=10.0.0", [">="]), (">=10.0.0,<11.0.0", [">=", "<"]), ("10.1.2", ["=="]), ("<=10", ["<="]),
+])
+def test_galaxy_versions_are_read_with_their_operators(spec, operators):
+    assert galaxy_operators(spec) == operators
+
+
+def test_ee_requirements_are_declared():
+    assert set(ee_dependencies()) <= set(REQUIREMENTS), "a collection's EE file knows python, galaxy and system"
+    assert "boto3" in dict(python_requirements()), "no Python requirements"
+
+
+@pytest.mark.parametrize("kind", sorted(REQUIREMENTS))
+def test_ee_requirements_carry_no_upper_bound_or_pin(kind):
+    for name, operators in REQUIREMENTS[kind]():
+        capping = [op for op in operators if UPPER_PIN.fullmatch(op)]
+        assert not capping, f"{ee_source(kind)}: {name} is capped or pinned ({', '.join(capping)})"
+
+
+@pytest.mark.parametrize("kind", sorted(REQUIREMENTS))
+def test_ee_requirements_leave_ansible_to_the_image(kind):
+    # ansible-core comes with the EE's base image or its builder options, never from a collection.
+    for name in dict(REQUIREMENTS[kind]()):
+        assert not re.fullmatch(r"ansible([-_](core|base))?", name, re.I), f"{ee_source(kind)} lists {name}"
+    assert not {"ansible_core", "ansible_runner"} & set(ee_dependencies())
+
+
+def test_built_collection_carries_its_ee_files(tarball):
+    files = {ee_source(kind) for kind in REQUIREMENTS} | {EE_META.relative_to(REPO_ROOT).as_posix()}
     with tarfile.open(tarball) as tar:
         members = set(tar.getnames())
-    assert {"meta/execution-environment.yml", *files} <= members, "the built collection lacks its EE files"
+    assert files <= members, f"the built collection lacks its EE files: {sorted(files - members)}"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
