@@ -1,7 +1,9 @@
 # Two commands matter: `make test` and `make demo`. Both install what they need first.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
-VENV_BIN := .venv/bin
+# .venv is the newest tested end, .venv-oldest the oldest (README, "Tested with").
+VENV ?= .venv
+VENV_BIN := $(VENV)/bin
 IN_NETNS := scripts/in-netns
 # loadgroup: tests marked xdist_group (the golden image's) share one worker and its build.
 PYTEST := $(IN_NETNS) $(VENV_BIN)/pytest -n 2 --dist loadgroup --durations=5
@@ -9,17 +11,19 @@ ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.cache/collections
 # Recursive, so it is expanded when a recipe runs, after setup has made .venv.
 export PATH = $(if $(realpath .venv/bin),$(realpath .venv/bin):)$(shell printenv PATH)
 
-.PHONY: setup test demo lint sanity unit static sandbox-tests molecule integration e2e build collection-link constraints
+.PHONY: setup test demo lint sanity unit static sandbox-tests molecule integration e2e build collection-link constraints \
+	oldest release-check awx-check integration-and-e2e
 
 setup:
 	bash scripts/setup.sh
 
-# Sanity runs beside molecule: one mostly computes, the other mostly waits on stand-ins.
-# The golden image's cache starts empty, so a full run builds it once (tests/fixtures/golden.py).
-test: setup lint build unit static sandbox-tests
+# Sanity and the oldest end run beside molecule: they mostly compute, molecule mostly waits
+# on stand-ins. The golden image's cache starts empty, so a full run builds it once
+# (tests/fixtures/golden.py).
+test: setup lint build unit static release-check sandbox-tests
 	source scripts/env.sh && rm -rf "$$CATTLE_CACHE/golden"
-	$(MAKE) --no-print-directory -j2 --output-sync=target molecule sanity
-	$(MAKE) --no-print-directory integration e2e
+	$(MAKE) --no-print-directory -j3 --output-sync=target molecule sanity oldest
+	$(MAKE) --no-print-directory integration-and-e2e
 	bash scripts/check-leftovers.sh
 	@echo "make test: all layers passed"
 
@@ -42,7 +46,20 @@ lint: collection-link
 	  $(ANSIBLE_ENV) $(VENV_BIN)/ansible-doc -t lookup "cattle.immutable.$$(basename "$$lookup" .py)" >/dev/null; done
 
 sanity:
-	bash scripts/sanity.sh
+	CATTLE_VENV=$(VENV) bash scripts/sanity.sh
+
+# The oldest end's layers, on .venv-oldest.
+oldest:
+	$(MAKE) --no-print-directory VENV=.venv-oldest unit awx-check release-check sanity
+
+# The collection as users get it: built, installed offline beside that end's amazon.aws
+# (reused, not fetched), and run from there with this checkout off the collections path.
+release-check:
+	$(IN_NETNS) $(VENV_BIN)/pytest tests/release -q
+
+# The AWX configure playbook (awx.awx) lints and passes the syntax check.
+awx-check: collection-link
+	$(IN_NETNS) $(VENV_BIN)/pytest tests/static/test_awx_data.py -q -k "syntax_check or ansible_lint"
 
 unit:
 	$(IN_NETNS) $(VENV_BIN)/pytest tests/unit -q
@@ -65,12 +82,15 @@ integration:
 e2e:
 	$(PYTEST) tests/e2e -q
 
+# Both layers in one run, the demo first (marked `first`): loadgroup hands each worker at
+# most two tests ahead, so one worker runs the demo (about 8 minutes) while the other takes
+# the integration tests, instead of idling beside the demo at the end.
+integration-and-e2e:
+	$(PYTEST) tests/integration tests/e2e -q
+
 build:
 	bash scripts/build-check.sh
 
-# Refreeze every transitive pin after changing requirements/*.txt.
+# Refreeze every transitive pin of both ends after changing requirements/*.txt.
 constraints:
-	python3 -m venv .cache/freeze && .cache/freeze/bin/pip install -q -r requirements/test.txt
-	( echo "# Every package of the test environment, frozen. Regenerate with: make constraints"; \
-	  .cache/freeze/bin/pip freeze ) > requirements/constraints.txt
-	rm -rf .cache/freeze
+	bash scripts/freeze-constraints.sh

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-VENV_BIN=$REPO/.venv/bin
+# The end to check (README, "Tested with"): .venv, the newest, unless CATTLE_VENV names another.
+VENV_BIN=$REPO/${CATTLE_VENV:-.venv}/bin
 PYTHON_VERSION=$("$VENV_BIN/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 SITE=$("$VENV_BIN/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 

@@ -23,27 +23,52 @@ install_apt_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# A venv is keyed by its interpreter's version and its requirement files (with the ones
+# they include by -r).
 requirements_hash() {
-  cat requirements/*.txt | sha256sum | cut -c1-16
+  local requirements=$1 constraints=$2 included
+  mapfile -t included < <(sed -n "s|^-r |$(dirname "$requirements")/|p" "$requirements")
+  cat "$requirements" "${included[@]}" "$constraints" | sha256sum | cut -c1-16
 }
 
+# install_venv LINK PYTHON REQUIREMENTS CONSTRAINTS: a venv with exactly those pins,
+# cached outside the clone and linked as LINK.
 install_venv() {
-  # Declared apart from the assignment: `local` would hide a failing command substitution from set -e.
-  local venv
-  venv="$CATTLE_CACHE/venv-$(python3 --version | tr -cd '0-9.')-$(requirements_hash)"
+  local link=$1 python=$2 requirements=$3 constraints=$4 venv
+  venv="$CATTLE_CACHE/venv-$("$python" --version | tr -cd '0-9.')-$(requirements_hash "$requirements" "$constraints")"
   if [ ! -x "$venv/bin/ansible-playbook" ]; then
     echo "setup: creating $venv (pinned packages, about a minute)"
     rm -rf "$venv.tmp"
-    python3 -m venv "$venv.tmp"
+    "$python" -m venv "$venv.tmp"
     "$venv.tmp/bin/pip" install -q --disable-pip-version-check \
-      -r requirements/test.txt -c requirements/constraints.txt >"$CATTLE_CACHE/pip.log" 2>&1 \
+      -r "$requirements" -c "$constraints" >"$CATTLE_CACHE/pip.log" 2>&1 \
       || { tail -n 30 "$CATTLE_CACHE/pip.log"; echo "setup: pip install failed (log: $CATTLE_CACHE/pip.log)"; exit 1; }
     mv "$venv.tmp" "$venv"
     # The venv's scripts carry the .tmp path in their shebangs: rewrite them once.
     grep -lrs --null "^#!$venv.tmp/bin/" "$venv/bin" | xargs -0 -r sed -i "1s|^#!$venv.tmp/bin/|#!$venv/bin/|"
     sed -i "s|$venv.tmp|$venv|g" "$venv/bin/activate" "$venv/pyvenv.cfg" 2>/dev/null || true
   fi
-  ln -sfn "$venv" .venv
+  ln -sfn "$venv" "$link"
+}
+
+# The two ends CI tests (README, "Tested with"): the newest runs every layer, the oldest
+# sanity, unit, the module-level integration tests and the release check.
+install_venvs() {
+  local newest oldest
+  newest=$(find_python 3.13 newest)
+  oldest=$(find_python 3.11 oldest)
+  install_venv .venv "$newest" requirements/test.txt requirements/constraints.txt
+  install_venv .venv-oldest "$oldest" requirements/oldest.txt requirements/oldest-constraints.txt
+}
+
+# awx.awx (awx/configure.yml) left the `ansible` package after 12.3: the newest end takes
+# the pinned 12.3 package's copy (Galaxy is not reachable here), from the oldest venv.
+install_awx_collection() {
+  local source dest=.cache/collections/ansible_collections/awx/awx
+  source=$(.venv-oldest/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections/awx/awx
+  if [ ! -f "$dest/MANIFEST.json" ] || ! cmp -s "$source/MANIFEST.json" "$dest/MANIFEST.json"; then
+    rm -rf "$dest" && mkdir -p "$(dirname "$dest")" && cp -a "$source" "$dest"
+  fi
 }
 
 install_actionlint() {
@@ -63,7 +88,8 @@ prepare_sandbox() {
 
 mkdir -p "$CATTLE_CACHE"
 install_apt_packages
-install_venv
+install_venvs
+install_awx_collection
 install_actionlint
 if [ "${1:-}" != "--no-sandbox" ]; then
   prepare_sandbox

@@ -15,8 +15,6 @@ overrides over the base, so `prod` may use its own load balancer or capacity.
 import copy
 import re
 
-from ansible.module_utils.six import string_types
-
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 
 APPS_PATH = "apps"
@@ -62,7 +60,7 @@ def _type_name(value):
 
 
 def check_string(value, path, pattern=None, what=None, max_length=None):
-    if not isinstance(value, string_types) or not value:
+    if not isinstance(value, str) or not value:
         raise AppDefinitionError(path, "must be a non-empty string, got {0}".format(_type_name(value)))
     if max_length and len(value) > max_length:
         raise AppDefinitionError(path, "must be at most {0} characters, got {1}".format(max_length, len(value)))
@@ -74,7 +72,7 @@ def check_string(value, path, pattern=None, what=None, max_length=None):
 def check_int(value, path, minimum=None, maximum=None):
     # bool is an int in Python; `capacity.max: true` is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, string_types) and re.match(r"^-?\d+$", value.strip()):
+        if isinstance(value, str) and re.match(r"^-?\d+$", value.strip()):
             value = int(value)
         else:
             raise AppDefinitionError(path, "must be an integer, got {0}".format(_type_name(value)))
@@ -184,7 +182,7 @@ def check_instance_profile(value, path):
 
 
 def check_user_data(value, path):
-    if not isinstance(value, string_types):
+    if not isinstance(value, str):
         raise AppDefinitionError(path, "must be a string, got {0}".format(_type_name(value)))
     size = len(value.encode("utf-8"))
     if size > USER_DATA_MAX_BYTES:
@@ -310,7 +308,7 @@ def check_tags(value, path):
             raise AppDefinitionError(
                 key_path, "keys starting with aws: or {0} are reserved".format(naming.TAG_PREFIX)
             )
-        if not isinstance(tag_value, (string_types, int, float)) or isinstance(tag_value, bool):
+        if not isinstance(tag_value, (str, int, float)) or isinstance(tag_value, bool):
             raise AppDefinitionError(key_path, "must be a string, got {0}".format(_type_name(tag_value)))
         if len(str(tag_value)) > 256:
             raise AppDefinitionError(key_path, "must be at most 256 characters")

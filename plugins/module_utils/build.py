@@ -174,7 +174,7 @@ def plan_build(module, ec2):
     validate_inputs(params)
     packer = find_packer(module)
     try:
-        version = build_packer.packer_version(packer, build_packer.packer_environment(os.environ))
+        version = build_packer.packer_version(module.run_command, packer, build_packer.packer_environment(os.environ))
     except build_packer.PackerError as e:
         refuse(str(e))
     source_ami = resolve_source_ami(ec2, params, module.region)
@@ -411,7 +411,8 @@ def run_packer(module, plan, append_log=False):
         env = build_packer.private_packer_dirs(env, scratch)
         command = build_packer.build_command(plan["packer"], params["var_files"], var_file, params["only"])
         return build_packer.run_packer(
-            command, params["template"], env, plan["log_path"], params["build_timeout"], append=append_log
+            module.run_command, command, params["template"], env, plan["log_path"], params["build_timeout"],
+            append=append_log,
         )
     finally:
         build_packer.remove_scratch(scratch)

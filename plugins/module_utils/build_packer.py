@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 TEMPLATE_PATTERNS = (".pkr.hcl", ".pkr.json")
@@ -129,18 +130,18 @@ def private_packer_dirs(env, scratch):
     return env
 
 
-def packer_version(packer, env, timeout=120):
+def packer_version(run_command, packer, env):
+    """`packer version`, through run_command (AnsibleModule.run_command)."""
     try:
-        completed = subprocess.run(
-            [packer, "version"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, timeout=timeout, check=False, universal_newlines=True,
+        exit_code, out, err = run_command(
+            [packer, "version"], environ_update=env, expand_user_and_vars=False, handle_exceptions=False
         )
-    except (OSError, subprocess.SubprocessError) as e:
+    except OSError as e:
         raise PackerError("cannot run {0} version: {1}".format(packer, e))
-    match = _VERSION.search(completed.stdout)
-    if completed.returncode != 0 or not match:
+    match = _VERSION.search(out)
+    if exit_code != 0 or not match:
         raise PackerError(
-            "{0} version failed (exit {1}): {2}".format(packer, completed.returncode, completed.stdout.strip()[-500:])
+            "{0} version failed (exit {1}): {2}".format(packer, exit_code, (out + err).strip()[-500:])
         )
     return match.group(1)
 
@@ -176,25 +177,41 @@ def _stop(process):
         process.wait()
 
 
-def run_packer(command, template, env, log_path, timeout, append=False):
-    """Run Packer with all output to log_path; return (exit code, seconds, timed out)."""
+# The shell only points Packer's output at the log, where the action plugin follows it as it
+# comes (run_command would hold it until Packer ends), then becomes Packer (exec).
+_OUTPUT_TO_LOG = 'exec "$0" "$@" </dev/null >>"$CATTLE_PACKER_LOG" 2>&1'
+
+
+def run_packer(run_command, command, template, env, log_path, timeout, append=False):
+    """Run Packer through run_command (AnsibleModule.run_command) with all output to log_path,
+    interrupted after timeout seconds; return (exit code, seconds, timed out)."""
     started = time.time()
     with open(log_path, "a" if append else "w") as log:
         log.write("# image_build: {0} (in {1})\n".format(" ".join(command), template))
-        log.flush()
-        try:
-            process = subprocess.Popen(
-                command, cwd=template, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-        except OSError as e:
-            raise PackerError("cannot start {0}: {1}".format(command[0], e), log_path=log_path)
-        timed_out = False
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _stop(process)
-    return process.returncode, round(time.time() - started, 1), timed_out
+    watchdogs, interrupted = [], []
+
+    def interrupt(process):
+        interrupted.append(process.pid)
+        _stop(process)
+
+    def watch(process):
+        watchdog = threading.Timer(timeout, interrupt, [process])
+        watchdog.daemon = True
+        watchdogs.append(watchdog)
+        watchdog.start()
+
+    try:
+        exit_code = run_command(
+            ["/bin/sh", "-c", _OUTPUT_TO_LOG] + list(command), cwd=template,
+            environ_update=dict(env, CATTLE_PACKER_LOG=log_path), expand_user_and_vars=False,
+            before_communicate_callback=watch, handle_exceptions=False,
+        )[0]
+    except OSError as e:
+        raise PackerError("cannot start {0}: {1}".format(command[0], e), log_path=log_path)
+    finally:
+        for watchdog in watchdogs:
+            watchdog.cancel()
+    return exit_code, round(time.time() - started, 1), bool(interrupted)
 
 
 def remove_scratch(path):

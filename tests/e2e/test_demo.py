@@ -12,7 +12,8 @@ import pytest
 
 from fixtures.ansible import REPO_ROOT
 
-pytestmark = pytest.mark.sandbox
+# The longest test of its layers (about 8 minutes): started first.
+pytestmark = [pytest.mark.sandbox, pytest.mark.first]
 
 STAGES = ("dev", "staging", "prod")
 

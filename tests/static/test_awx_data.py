@@ -281,7 +281,7 @@ def requirement_versions(path):
 def test_the_project_installs_this_release_and_its_dependencies():
     release = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())["version"]
     assert requirement_versions(PROJECT / "collections" / "requirements.yml") == {
-        "cattle.immutable": release, "amazon.aws": ">=10.0.0,<11.0.0", "awx.awx": "24.6.1"}
+        "cattle.immutable": release, "amazon.aws": ">=10.0.0,<12.0.0", "awx.awx": "24.6.1"}
     assert requirement_versions(REPO_ROOT / "requirements.yml")["awx.awx"] == "24.6.1"
 
 

@@ -80,3 +80,55 @@ def test_the_plugins_directory_is_where_current_packer_looks(home):
     assert build_packer.user_plugin_dir(env) == os.path.join(str(home), ".config", "packer", "plugins")
     assert build_packer.user_plugin_dir(dict(env, XDG_CONFIG_HOME="/x")) == "/x/packer/plugins"
     assert build_packer.user_plugin_dir({}) is None
+
+
+# -- running Packer through AnsibleModule.run_command -------------------------------------------
+
+
+@pytest.fixture
+def run_command():
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+
+    with patch_module_args({}):
+        return AnsibleModule(argument_spec={}).run_command
+
+
+def fake_packer(tmp_path, body):
+    """An executable that stands in for Packer: its output and how long it runs are the test's."""
+    path = tmp_path / "packer"
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_packer_version_is_read_from_its_answer(run_command, tmp_path):
+    packer = fake_packer(tmp_path, 'echo "Packer v1.15.4"')
+    assert build_packer.packer_version(run_command, packer, dict(os.environ)) == "1.15.4"
+
+
+def test_a_packer_that_does_not_say_its_version_is_refused_with_its_output(run_command, tmp_path):
+    packer = fake_packer(tmp_path, 'echo "no such command" >&2; exit 3')
+    with pytest.raises(build_packer.PackerError, match=r"version failed \(exit 3\): no such command"):
+        build_packer.packer_version(run_command, packer, dict(os.environ))
+
+
+def test_packer_output_goes_to_the_log_with_its_arguments_and_exit_code(run_command, tmp_path):
+    packer = fake_packer(tmp_path, 'echo "ran with $* in $(pwd) for $CATTLE_TEST"; echo oops >&2; exit 4')
+    log = tmp_path / "build.log"
+    exit_code, seconds, timed_out = build_packer.run_packer(
+        run_command, [packer, "build", "a b", "$HOME"], str(tmp_path), dict(os.environ, CATTLE_TEST="web"), str(log), 60)
+    assert (exit_code, timed_out) == (4, False) and seconds < 60
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("# image_build: ")
+    # Arguments pass through unexpanded and unsplit; the environment and directory are the task's.
+    assert lines[1:] == ["ran with build a b $HOME in {0} for web".format(tmp_path), "oops"]
+
+
+def test_a_packer_past_its_timeout_is_interrupted_and_says_so(run_command, tmp_path):
+    packer = fake_packer(tmp_path, "echo started; exec sleep 30")
+    log = tmp_path / "build.log"
+    exit_code, seconds, timed_out = build_packer.run_packer(
+        run_command, [packer, "build"], str(tmp_path), dict(os.environ), str(log), 1, append=False)
+    assert timed_out and exit_code != 0 and 1 <= seconds < 10
+    assert log.read_text().splitlines()[1:] == ["started"]
