@@ -50,6 +50,18 @@ STATE_ACQUIRED = "acquired"
 STATE_RENEWED = "renewed"
 STATE_RELEASED = "released"
 
+
+def acquire_options():
+    """The argument spec of taking the lock, shared by the modules that take it."""
+    return dict(
+        reason=dict(type="str", default=""),
+        lease_seconds=dict(type="int", default=DEFAULT_LEASE_SECONDS),
+        force=dict(type="bool", default=False),
+        table=dict(type="str", default=DEFAULT_TABLE),
+        create_table=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=120),
+    )
+
 TAKEOVER_EXPIRED = "expired"
 TAKEOVER_FORCED = "forced"
 

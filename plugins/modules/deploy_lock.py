@@ -280,12 +280,7 @@ def main():
             default=locking.STATE_ACQUIRED,
         ),
         owner=dict(type="str"),
-        reason=dict(type="str", default=""),
-        lease_seconds=dict(type="int", default=locking.DEFAULT_LEASE_SECONDS),
-        force=dict(type="bool", default=False),
-        table=dict(type="str", default=locking.DEFAULT_TABLE),
-        create_table=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=120),
+        **locking.acquire_options(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     request = dict(module.params)

@@ -257,12 +257,7 @@ def main():
                 options=dict(
                     run_id=dict(type="str", required=True),
                     owner=dict(type="str", required=True),
-                    reason=dict(type="str", default=""),
-                    lease_seconds=dict(type="int", default=locking.DEFAULT_LEASE_SECONDS),
-                    force=dict(type="bool", default=False),
-                    table=dict(type="str", default=locking.DEFAULT_TABLE),
-                    create_table=dict(type="bool", default=False),
-                    wait_timeout=dict(type="int", default=120),
+                    **locking.acquire_options(),
                 ),
             ),
         ),
