@@ -158,7 +158,7 @@ def test_python_dependencies_are_the_runtime_pins(context):
     refs = re.search(r'ARG ANSIBLE_INSTALL_REFS="(.*)"', containerfile).group(1).split()
     assert sorted(refs) == [f"ansible-core=={runtime['ansible-core']}", f"ansible-runner=={frozen['ansible-runner']}"]
     python = (context / "_build" / "requirements.txt").read_text().split()
-    assert sorted(python) == [f"{name}=={runtime[name]}" for name in ("boto3", "botocore")]
+    assert sorted(python) == [f"{name}=={runtime[name]}" for name in ("boto3", "botocore", "cryptography")]
     assert "introspect.py introspect --user-pip=requirements.txt" in containerfile
 
 
