@@ -50,6 +50,9 @@ STATE_ACQUIRED = "acquired"
 STATE_RENEWED = "renewed"
 STATE_RELEASED = "released"
 
+TAKEOVER_EXPIRED = "expired"
+TAKEOVER_FORCED = "forced"
+
 
 def acquire_options():
     """The argument spec of taking the lock, shared by the modules that take it."""
@@ -61,9 +64,6 @@ def acquire_options():
         create_table=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=120),
     )
-
-TAKEOVER_EXPIRED = "expired"
-TAKEOVER_FORCED = "forced"
 
 
 class LockError(Exception):
