@@ -582,9 +582,9 @@ def test_image(clients, params, stage_def, path, check_mode):
     plan = plan_test(clients, params, stage_def, path)
     summary = {"image_id": params["image_id"], "stage": stage_def["stage"]}
     if plan["passed_before"] and not params["retest"]:
-        return dict(summary, changed=False, result=PASSED, skipped=True, tested=plan["passed_before"], evidence={})
+        return dict(summary, changed=False, result=PASSED, already_passed=True, tested=plan["passed_before"], evidence={})
     if check_mode:
-        return dict(summary, changed=True, result=None, skipped=False, evidence={},
+        return dict(summary, changed=True, result=None, already_passed=False, evidence={},
                     plan={"load_balancer": plan["balancer"]["LoadBalancerName"],
                           "listener_arn": plan["listener"]["ListenerArn"], "priority": plan["priority"]})
     started = iso8601(utc_now())
@@ -599,6 +599,6 @@ def test_image(clients, params, stage_def, path, check_mode):
         tags = record_on_image(clients["ec2"], params["image_id"], evidence, evidence["finished"])
     finally:
         made.remove_all()
-    return dict(summary, changed=True, result=evidence["result"], failure=evidence["failure"], skipped=False,
+    return dict(summary, changed=True, result=evidence["result"], failure=evidence["failure"], already_passed=False,
                 tags=tags, digest=tags[naming.TAG_TESTED_DIGEST], evidence=evidence, removed=made.removed,
                 cleanup_errors=made.errors)

@@ -110,13 +110,15 @@ failure:
   returned: when the test ran
   type: str
   sample: "GET /health answered 500, expected matcher 200"
-skipped:
-  description: Whether the test was skipped because the image had passed before.
+already_passed:
+  description:
+    - Whether the test was not run because the image had passed before (O(retest=false)). Not named C(skipped),
+      which Ansible keeps for the tasks it skips.
   returned: always
   type: bool
 tested:
   description: The C(cattle:tested) value that made the test skip.
-  returned: when skipped
+  returned: when RV(already_passed)
   type: str
   sample: "passed 2026-12-07T05:30:00Z"
 tags:

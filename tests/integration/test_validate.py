@@ -96,8 +96,10 @@ def test_a_good_image_passes_on_an_instance_behind_its_own_rule_and_the_result_i
     again = validate(app_site, aws_env)
 
     assert not again.failed, again.explain()
-    assert again.result("Test the image on one instance behind the load balancer")["changed"] is False
+    repeated = again.result("Test the image on one instance behind the load balancer")
+    assert repeated["changed"] is False and repeated["already_passed"] is True
     assert published(again, "cattle_image_test")["skipped"] is True
+    assert again.result("Say what happened")["msg"].endswith("not tested again")
 
 
 def test_a_broken_image_fails_with_its_evidence_tagged_and_never_gets_a_request(app_site, aws, aws_env):
