@@ -130,12 +130,12 @@ def private_packer_dirs(env, scratch):
     return env
 
 
-def packer_version(run_command, packer, env):
-    """`packer version`, through run_command (AnsibleModule.run_command)."""
+def packer_version(run_command, packer, env, timeout=120):
+    """`packer version`, through run_command (AnsibleModule.run_command), within timeout seconds."""
     try:
-        exit_code, out, err = run_command(
-            [packer, "version"], environ_update=env, expand_user_and_vars=False, handle_exceptions=False
-        )
+        exit_code, out, err = _run_within(
+            run_command, timeout, [packer, "version"], environ_update=env, expand_user_and_vars=False
+        )[0]
     except OSError as e:
         raise PackerError("cannot run {0} version: {1}".format(packer, e))
     match = _VERSION.search(out)
@@ -188,30 +188,38 @@ def run_packer(run_command, command, template, env, log_path, timeout, append=Fa
     started = time.time()
     with open(log_path, "a" if append else "w") as log:
         log.write("# image_build: {0} (in {1})\n".format(" ".join(command), template))
-    watchdogs, interrupted = [], []
-
-    def interrupt(process):
-        interrupted.append(process.pid)
-        _stop(process)
-
-    def watch(process):
-        watchdog = threading.Timer(timeout, interrupt, [process])
-        watchdog.daemon = True
-        watchdogs.append(watchdog)
-        watchdog.start()
-
     try:
-        exit_code = run_command(
-            ["/bin/sh", "-c", _OUTPUT_TO_LOG] + list(command), cwd=template,
+        result, timed_out = _run_within(
+            run_command, timeout, ["/bin/sh", "-c", _OUTPUT_TO_LOG] + list(command), cwd=template,
             environ_update=dict(env, CATTLE_PACKER_LOG=log_path), expand_user_and_vars=False,
-            before_communicate_callback=watch, handle_exceptions=False,
-        )[0]
+        )
     except OSError as e:
         raise PackerError("cannot start {0}: {1}".format(command[0], e), log_path=log_path)
+    return result[0], round(time.time() - started, 1), timed_out
+
+
+def _run_within(run_command, timeout, args, **options):
+    """run_command (which has no timeout) with the process interrupted after timeout seconds;
+    returns (run_command's result, whether it was interrupted)."""
+    interrupted = threading.Event()
+
+    def interrupt(process):
+        interrupted.set()
+        _stop(process)
+
+    watchdogs = []
+
+    def watch(process):
+        watchdogs.append(threading.Timer(timeout, interrupt, [process]))
+        watchdogs[0].daemon = True
+        watchdogs[0].start()
+
+    try:
+        result = run_command(args, before_communicate_callback=watch, handle_exceptions=False, **options)
     finally:
         for watchdog in watchdogs:
             watchdog.cancel()
-    return exit_code, round(time.time() - started, 1), bool(interrupted)
+    return result, interrupted.is_set()
 
 
 def remove_scratch(path):

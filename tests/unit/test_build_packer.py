@@ -132,3 +132,9 @@ def test_a_packer_past_its_timeout_is_interrupted_and_says_so(run_command, tmp_p
         run_command, [packer, "build"], str(tmp_path), dict(os.environ), str(log), 1, append=False)
     assert timed_out and exit_code != 0 and 1 <= seconds < 10
     assert log.read_text().splitlines()[1:] == ["started"]
+
+
+def test_a_packer_version_that_hangs_is_stopped_at_its_timeout(run_command, tmp_path):
+    packer = fake_packer(tmp_path, "exec sleep 30")
+    with pytest.raises(build_packer.PackerError, match=r"version failed \(exit -2\)"):
+        build_packer.packer_version(run_command, packer, dict(os.environ), timeout=1)
