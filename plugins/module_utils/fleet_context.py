@@ -149,8 +149,18 @@ def validate_lock(params):
         return
     try:
         locking.validate_renewal(params["app"], lock["table"], lock["run_id"], lock["lease_seconds"])
+        lock_request(params)
     except locking.LockError as error:
         raise Refusal("lock: {0}; {1}".format(error, UNCHANGED))
+
+
+def lock_request(params):
+    """deploy_lock's acquire request when the option lock asks to take the lock (acquire=true), else None."""
+    lock = params.get("lock") or {}
+    if not lock.get("acquire"):
+        return None
+    options = ("run_id", "owner", "reason", "lease_seconds", "force", "table", "create_table", "wait_timeout")
+    return locking.acquire_request(dict((key, lock.get(key)) for key in options), params["app"])
 
 
 def validate_desired(desired, stage_def):

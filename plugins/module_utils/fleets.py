@@ -27,6 +27,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context imp
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import capacity_of
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import locate
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import lock_reference
+from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import lock_request
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import resolve_definition
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import suspended
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import validate_params
@@ -82,15 +83,52 @@ def refresh(ctx, outcome):
 def run(params, make_client, check_mode, progress_path=None):
     """The module's whole job; returns the result or raises FleetError (Refusal: nothing changed).
 
-    make_client(service, region) -> a boto3 client; the region is the definition's.
+    make_client(service, region) -> a boto3 client; the region is the definition's. With
+    lock.acquire every failure says whether the run holds the lock (lock_held), for the
+    caller to release it.
     """
+    taken = []
+    try:
+        return run_locked(params, make_client, check_mode, progress_path, taken)
+    except FleetError as error:
+        if (params.get("lock") or {}).get("acquire"):
+            error.details["lock_held"] = bool(taken) and not check_mode
+        raise
+
+
+def run_locked(params, make_client, check_mode, progress_path, taken):
     definition, stage_def = resolve_definition(params)
     validate_params(params, stage_def)
     ctx = Context(params, Clients(make_client, stage_def["region"]), definition, stage_def, check_mode, progress_path)
     ctx.lease = lease_keeper(params, make_client, stage_def, check_mode)
+    lock = take_lock(params, make_client, stage_def, check_mode)
+    if lock is not None:
+        taken.append(lock)
     if params.get("standbys"):
-        return standbys_result(ctx, fleet_standbys.retire(ctx, guarded, result))
-    return guarded(ctx, lambda: (locate(ctx), STATES[params["state"]](ctx))[1], result)
+        answer = standbys_result(ctx, fleet_standbys.retire(ctx, guarded, result))
+    else:
+        answer = guarded(ctx, lambda: (locate(ctx), STATES[params["state"]](ctx))[1], result)
+    answer["lock"] = lock
+    return answer
+
+
+def take_lock(params, make_client, stage_def, check_mode):
+    """The acquire result (in check mode only read) when lock.acquire, else None: before anything
+    else is read, as deploy_lock takes it. A lock held by another live run is refused naming it."""
+    request = lock_request(params)
+    if request is None:
+        return None
+    client = make_client("dynamodb", params["lock"].get("region") or stage_def["region"])
+    try:
+        return locking.run(client, request, check_mode=check_mode)
+    except locking.LockHeld as error:
+        raise Refusal("{0}; {1}".format(error, UNCHANGED), holder=locking.holder_view(error.holder, locking.utc_now()))
+    except locking.LockError as error:
+        raise Refusal("{0}; {1}".format(error, UNCHANGED))
+    except locking.TableNotReady as error:
+        raise FleetError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error), changed=True)
+    except AnsibleAWSError as error:
+        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, describe_cause(error), UNCHANGED))
 
 
 def guarded(ctx, work, build_result):

@@ -66,6 +66,14 @@ def acquire_options():
     )
 
 
+def acquire_request(lock, app):
+    """The acquire request of a module's option `lock` (run_id, owner and acquire_options());
+    LockError for a bad one, before any call."""
+    request = dict(lock, app=app, state=STATE_ACQUIRED)
+    validate_request(request)
+    return request
+
+
 class LockError(Exception):
     """A refusal: the lock was not changed. The message names the input or the holder."""
 
@@ -521,7 +529,7 @@ def acquire(client, request, now, check_mode=False):
         return preview_acquire(client, request, now)
     mine = new_record(request, now)
     action, kind, current, table_created = "acquire", None, None, False
-    force = request["force"]
+    forced_holder = None
     for _attempt in range(MAX_ROUNDS):
         try:
             done, there = write_planned(action, client, request, current, mine, now)
@@ -535,9 +543,11 @@ def acquire(client, request, now, check_mode=False):
             result = acquire_result(request, action, kind, current, mine if action != "renew" else there, now)
             result["table_created"] = table_created
             return result
-        # force applies to the holder first observed: one that came in between is not thrown out.
-        force = force and action != "takeover"
         current = there if there is not None else read_lock(client, request["table"], request["app"])
+        # force applies to the holder first observed, also when it renewed in between; a run
+        # that came in between is not thrown out.
+        forced_holder = forced_holder or (current or {}).get("run_id")
+        force = request["force"] and current is not None and current.get("run_id") == forced_holder
         action, kind = plan_acquire(current, request["run_id"], force, now)
     raise LockError(
         f"the deploy lock of app '{request['app']}' changed under each of {MAX_ROUNDS} attempts to acquire it; "

@@ -170,11 +170,7 @@ def refuse_other_region(params, stage_def):
 def lock_request(params):
     """deploy_lock's request from the option lock (None without it); LockError for a bad one."""
     lock = params.get("lock")
-    if not lock:
-        return None
-    request = dict(lock, app=params["app"], state=locking.STATE_ACQUIRED)
-    locking.validate_request(request)
-    return request
+    return locking.acquire_request(lock, params["app"]) if lock else None
 
 
 def take_lock(ctx, request):

@@ -165,14 +165,50 @@ options:
         traffic.
       - The lock must still be held when the wait begins; between tasks renew it with M(cattle.immutable.deploy_lock)
         and C(state=renewed). A wait that ends at its first poll renews nothing.
-      - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table. Not used in check mode.
+      - With O(lock.acquire=true) the module first takes the lock, before anything else is read, as
+        M(cattle.immutable.deploy_lock) with C(state=acquired) does - a live lock of another run is refused naming its
+        holder, nothing changed; the lock of a run whose lease ran out is taken over (or a live one with
+        O(lock.force)), and RV(lock) says from whom; the lock of this run (the same O(lock.run_id)) is renewed. One
+        module run instead of two before the fleet's first write. It never releases the lock; every failure result
+        then says whether the run holds it (RV(lock_held)). In check mode the lock is read, not taken.
+      - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, and with O(lock.acquire) C(dynamodb:PutItem).
+        Without O(lock.acquire), not used in check mode.
     type: dict
     suboptions:
       run_id:
         description:
-          - The run id the lock was acquired with.
+          - The run id the lock was acquired with (or is taken with, O(lock.acquire)).
         type: str
         required: true
+      acquire:
+        description:
+          - Take the lock first (see O(lock)).
+        type: bool
+        default: false
+      owner:
+        description:
+          - Who runs it, shown to anyone the lock refuses. Required with O(lock.acquire).
+        type: str
+      reason:
+        description:
+          - Why, shown to anyone the lock refuses (with O(lock.acquire)).
+        type: str
+        default: ""
+      force:
+        description:
+          - With O(lock.acquire), take over a live lock of another run (recorded in RV(lock)).
+        type: bool
+        default: false
+      create_table:
+        description:
+          - With O(lock.acquire), create the table when it is missing.
+        type: bool
+        default: false
+      wait_timeout:
+        description:
+          - With O(lock.create_table), seconds to wait for the table this run creates to become active.
+        type: int
+        default: 120
       table:
         description:
           - The DynamoDB table of the locks.
@@ -387,6 +423,16 @@ kept:
   returned: always
   type: list
   elements: str
+lock:
+  description: With O(lock.acquire), M(cattle.immutable.deploy_lock)'s result of taking the lock (C(msg), C(took_over),
+    C(takeover), C(took_over_from), C(lock), ...); else null.
+  returned: always
+  type: dict
+lock_held:
+  description: With O(lock.acquire), whether the run holds the lock after the failure (false when it failed before
+    taking it, or in check mode).
+  returned: failure, with O(lock.acquire)
+  type: bool
 previous:
   description: The fleet before the run - C(exists), C(state), C(capacity), C(in_listener), C(weight),
     C(suspended_processes), C(rollback_until), C(image_id).
@@ -447,6 +493,7 @@ standbys:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleets
+from ansible_collections.cattle.immutable.plugins.module_utils import locking
 
 
 def argument_spec():
@@ -471,10 +518,12 @@ def argument_spec():
             type="dict",
             options=dict(
                 run_id=dict(type="str", required=True),
-                table=dict(type="str", default="cattle-deploy-locks"),
-                lease_seconds=dict(type="int", default=900),
+                acquire=dict(type="bool", default=False),
+                owner=dict(type="str"),
                 region=dict(type="str"),
+                **locking.acquire_options()
             ),
+            required_if=[("acquire", True, ["owner"])],
         ),
         progress_path=dict(type="path"),
     )

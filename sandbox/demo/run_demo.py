@@ -90,7 +90,7 @@ PLAYBOOKS = REPO / "playbooks"
 # The playbooks' tasks whose results the demo checks.
 BUILD_TASK = "Build the image of " + APP
 GREEN_TASK = "Bring up the green fleet at weight 0 and wait until every instance is healthy"
-BLUE_TASK = "Keep the old fleets for the rollback window (weight 0, capacity pinned)"
+SWITCH_TASK = "Switch traffic to green, keep the old fleets for the rollback window, release the deploy lock"
 CLEANUP_TASK = "Retire the standby fleets whose window has passed (drain, then delete)"
 TERMINATE_TASK = CLEANUP_TASK  # terminate.yml's task for one stage, cleanup.yml's loops over the stages
 TEST_TASK = "Test the image on one instance behind the load balancer"
@@ -591,7 +591,7 @@ class Demo:
             raise StepFailed("expected a green fleet on {0} in each of {1}, got {2}".format(
                 image_id, ", ".join(STAGES), ", ".join("{0} ({1})".format(green.get("fleet_name"), green.get("image_id"))
                                                        for green in greens) or "none"))
-        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK))
+        blues = sorted(fleet["fleet_name"] for fleet in self.retired_by_deploys(result))
         if blues != sorted(self.previous_greens(version)) or set(blues) & set(names):
             raise StepFailed("the deploys disabled {0}, expected {1}".format(
                 ", ".join(blues) or "nothing", ", ".join(self.previous_greens(version)) or "nothing"))
@@ -599,12 +599,17 @@ class Demo:
 
     def check_cleanup(self, result, expect_retired):
         """With a rollback window of 0, cleanup retires every fleet the deploys disabled; else none."""
-        blues = sorted(item["deploy_blue"]["name"] for item in result.loop_items(BLUE_TASK)) if expect_retired else []
+        blues = sorted(fleet["fleet_name"] for fleet in self.retired_by_deploys(result)) if expect_retired else []
         retired = [fleet["name"] for item in result.loop_items(CLEANUP_TASK) for fleet in item["standbys"]["retired"]]
         if sorted(retired) != blues:
             raise StepFailed("cleanup retired {0}, expected {1}".format(
                 ", ".join(retired) or "nothing", ", ".join(blues) or "nothing"))
         self.retired += retired
+
+    @staticmethod
+    def retired_by_deploys(result):
+        """The fleets the run's deploys disabled for their rollback window."""
+        return [fleet for switched in result.results(SWITCH_TASK) for fleet in switched.get("retired", [])]
 
     def previous_greens(self, version):
         index = VERSIONS.index(version)

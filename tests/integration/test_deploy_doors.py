@@ -2,11 +2,13 @@
 writes nothing and says what it would do, an explicit lock takeover, a rollback that refuses
 a revoked image, who holds the lock in AWX, and what a failed deploy publishes."""
 
+import json
 import re
 
 import pytest
 
-from fixtures.deploy_site import fleet_name, published, writes_in
+from fixtures.ansible import run_playbook
+from fixtures.deploy_site import SWITCH_TASK, fleet_name, published, writes_in
 
 pytestmark = pytest.mark.sandbox
 
@@ -50,8 +52,7 @@ def test_deploy_check_on_a_deployed_app_plans_the_switch_and_writes_nothing(site
     deployment = published(run, "cattle_deployment")
     assert (deployment["check_mode"], deployment["switch_began"], deployment["blue_fleet_ids"]) == (
         True, False, [blue.rsplit("-", 1)[-1]])
-    assert [name for name in ("Switch traffic to green", "Release the deploy lock")
-            if not run.result(name).get("skipped")] == []
+    assert run.result(SWITCH_TASK).get("skipped")
 
 
 def test_deploy_check_plans_each_canary_step(site, aws_env, aws):
@@ -233,3 +234,66 @@ def test_a_failed_switch_that_could_not_restore_traffic_asks_for_a_rollback_to_b
     rollback = site.run("rollback.yml", aws_env, cattle_deployment=deployment)
     assert not rollback.failed, rollback.explain()
     assert site.live() == [blue] and published(rollback, "cattle_rollback")["after_failed_deploy"] is True
+
+
+def test_a_switch_that_fails_retiring_blue_says_so_and_restores_blue(site, aws_env, aws):
+    site.deploy(aws_env, image_id=site.images[0])
+    blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    aws.control.add_fault(service="autoscaling", action="SuspendProcesses", kind="client_error", code="AccessDenied",
+                          count=1)
+
+    run = site.run("deploy.yml", aws_env, image_id=site.images[1])
+
+    message = failure(run)
+    assert "AccessDenied" in message and "(phase retire)" in message
+    deployment = published(run, "cattle_deployment")
+    assert (deployment["phase"], deployment["traffic_restored"], deployment["needs_rollback"]) == ("retire", True, False)
+    assert f"green {green} disabled for inspection" in message
+    assert site.live() == [blue] and site.lock() is None
+
+
+def switch_play(tmp_path, args):
+    path = tmp_path / "switch.yml"
+    path.write_text("\n".join([
+        "- hosts: localhost", "  gather_facts: false", "  tasks:",
+        "    - name: Switch", f"      cattle.immutable.green_switch: {json.dumps(args)}", "      register: switched",
+    ]) + "\n")
+    return path
+
+
+def test_green_switch_run_again_or_in_check_mode_writes_nothing(site, aws_env, aws, tmp_path):
+    site.deploy(aws_env, image_id=site.images[0])
+    run = site.deploy(aws_env, image_id=site.images[1])
+    blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    first = run.result(SWITCH_TASK)
+    assert [fleet["fleet_name"] for fleet in first["retired"]] == [blue] and first["changed"]
+    args = {"app": site.app, "apps": {site.app: site.definition}, "stage": "prod", "listener_arn": site.listener,
+            "green_target_group": site.arn_of(green), "steps": [10, 100], "retire": [blue.rsplit("-", 1)[1]]}
+    playbook = switch_play(tmp_path, args)
+    aws.control.reset_counters()
+
+    again = run_playbook(playbook, aws_env)
+    checked = run_playbook(playbook, aws_env, check=True)
+
+    assert writes_in(aws.control.counters()) == {}, aws.control.counters()
+    for result in (again.result("Switch"), checked.result("Switch")):
+        assert not result["changed"] and result["steps"] == [] and result["retired"][0]["fleet_name"] == blue
+        assert result["msg"] == f"web/prod: no switch: nothing but {green} serves; disabled for the rollback window: {blue}"
+    assert site.weights_by_name()[green] == 100
+
+
+def test_green_switch_refuses_a_green_outside_the_forward_action_before_any_write(site, aws_env, aws, tmp_path):
+    site.deploy(aws_env, image_id=site.images[0])
+    stray = site.elbv2.create_target_group(Name="web-stray", Protocol="HTTP", Port=8080,
+                                           VpcId=site.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+    args = {"app": site.app, "apps": {site.app: site.definition}, "stage": "prod", "listener_arn": site.listener,
+            "green_target_group": stray}
+    aws.control.reset_counters()
+
+    run = run_playbook(switch_play(tmp_path, args), aws_env)
+
+    assert run.failed
+    assert run.result("Switch")["msg"] == (
+        f"green_target_group: web-stray is not in the forward action of the default action of listener "
+        f"{site.listener}; nothing was changed")
+    assert writes_in(aws.control.counters()) == {}

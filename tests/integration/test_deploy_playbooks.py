@@ -8,7 +8,7 @@ not fully healthy.
 
 import pytest
 
-from fixtures.deploy_site import fleet_name, published, results, writes_in
+from fixtures.deploy_site import SWITCH_TASK, fleet_name, published, writes_in
 
 pytestmark = pytest.mark.sandbox
 
@@ -110,8 +110,10 @@ def test_canary_from_the_stage_pointer_moves_traffic_in_steps_checking_alarms(si
     writes = [write["weights"] for write in site.listener_writes()[1:]]
     shares = [(w[site.placeholder], w[site.arn_of(green)]) for w in writes if w.get(site.arn_of(green))]
     assert shares == [(90, 10), (50, 50), (0, 100)]
-    messages = [result["msg"] for result in results(run, "Say which step this is")]
-    assert messages == [f"deploy web/prod: step {n} of 3: {p}% to {green}" for n, p in ((1, 10), (2, 50), (3, 100))]
+    expected = [f"deploy web/prod: step {n} of 3: {p}% to {green}" for n, p in ((1, 10), (2, 50), (3, 100))]
+    assert [step["msg"] for step in run.result(SWITCH_TASK)["steps"]] == expected
+    # The action plugin prints each step as it begins, at default verbosity.
+    assert [line for line in run.progress if ": step " in line] == expected, run.progress
     assert site.live() == [green]
     assert stats(run)["image_id"] == site.images[2] and "canary 10/50/100%" in summary(run)
     # Once before the deploy (the alarms exist), then between steps.

@@ -77,24 +77,34 @@ def test_a_deploy_succeeds_with_20_percent_throttling_on_every_service(site, aws
 
 
 # Where a crash may stop a deploy (a line of the default callback's output), from lock to unlock.
+# Inside green_switch's one module run the boundaries are its progress lines, which the action
+# plugin prints up to half a second late: a canary pause, or a call the sandbox delays, holds the
+# module at the boundary until the kill lands. A delayed write lands after the kill, as a request
+# already sent by a crashed controller would: the suspend before the rerun retires blue, the
+# lock's delete after the rerun took the lock over (so its condition fails).
 BOUNDARIES = {
-    "lock_held": "TASK [Bring up the green fleet",
-    "green_healthy": "TASK [Switch traffic to green]",
-    "mid_canary": "step 2 of 3",
-    "switched": "TASK [Keep the old fleets for the rollback window",
-    "blue_disabled": "TASK [Release the deploy lock]",
+    # The green fleet's run takes the lock first: killed once the lock is held, its next write delayed.
+    "lock_held": ("TASK [Bring up the green fleet", {}, ("ec2", "CreateLaunchTemplate", 4)),
+    "green_healthy": ("TASK [Switch traffic to green", {}, None),
+    "mid_canary": ("step 2 of 3", {"canary_pause": 5}, None),
+    "switched": ("disabling fleet", {}, ("autoscaling", "SuspendProcesses", 4)),
+    "blue_disabled": ("releasing the deploy lock", {}, ("dynamodb", "DeleteItem", 8)),
 }
 
 
 @pytest.mark.parametrize("boundary", sorted(BOUNDARIES))
-def test_a_deploy_killed_at_a_phase_boundary_converges_when_run_again(site, aws_env, boundary):
+def test_a_deploy_killed_at_a_phase_boundary_converges_when_run_again(site, aws_env, aws, boundary):
     site.deploy(aws_env, image_id=site.images[0])
     blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    text, settings, delayed = BOUNDARIES[boundary]
     variables = site.extra_vars(image_id=site.images[1], strategy="canary", canary_steps=[10, 50, 100],
-                                lock_lease=LEASE)
+                                lock_lease=LEASE, **settings)
+    if delayed:
+        service, action, seconds = delayed
+        aws.control.add_fault(service=service, action=action, kind="delay", delay=seconds, count=1)
 
     killed = Background("deploy.yml", aws_env, variables)
-    assert killed.kill_at(BOUNDARIES[boundary]), killed.output()
+    assert killed.kill_at(text, ready=lambda: site.lock() is not None), killed.output()
     held = site.lock()
     assert held is not None and held["owner"]["S"] == "tester@ci", killed.output()
 

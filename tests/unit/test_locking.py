@@ -223,3 +223,43 @@ def test_provisioned_throughput_exceeded_is_retried(monkeypatch):
 
     assert locking.read_lock(Client(), "cattle-deploy-locks", "web")["run_id"] == "run-a"
     assert answers == []
+
+
+class RenewingHolder:
+    """A table whose holder renews its lease between each of our reads and conditional puts,
+    `renewals` times, and then lets the put through; `intruder` takes the lock over instead."""
+
+    def __init__(self, holder, renewals=1, intruder=None):
+        self.item, self.renewals, self.intruder = holder, renewals, intruder
+        self.puts = 0
+
+    def put_item(self, **kwargs):
+        self.puts += 1
+        if self.intruder is not None and self.puts == 2:
+            self.item = self.intruder
+        elif self.puts > 1 and self.renewals:
+            self.renewals -= 1
+            self.item = dict(self.item, renewed_at=stamp(self.puts))
+        values = kwargs.get("ExpressionAttributeValues") or {}
+        free = kwargs["ConditionExpression"].startswith("attribute_not_exists") and self.item is None
+        observed = (values.get(":holder", {}).get("S") == self.item["run_id"]
+                    and values.get(":renewed", {}).get("S") == self.item["renewed_at"]) if values else False
+        if not (free or observed):
+            error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"},
+                     "Item": locking.to_item(self.item)}
+            raise locking_client_error(error)
+        self.item = locking.from_item(kwargs["Item"])
+        return {}
+
+
+def test_a_forced_takeover_goes_through_while_the_holder_keeps_renewing():
+    table = RenewingHolder(record(), renewals=2)
+    result = locking.acquire(table, request(force=True), NOW)
+    assert result["takeover"] == "forced" and table.item["run_id"] == "run-b" and table.puts == 4
+
+
+def test_force_never_throws_out_a_run_that_took_the_lock_in_between():
+    table = RenewingHolder(record(), intruder=record(run_id="run-c", owner="carol@ci", renewed_ago=0))
+    with pytest.raises(locking.LockHeld, match="carol@ci"):
+        locking.acquire(table, request(force=True), NOW)
+    assert table.item["run_id"] == "run-c"
