@@ -18,7 +18,9 @@ connection errors, p50/p99 latency in its window; the time from "every green tar
 routed requests); wall time against a floor: the slowest green instance's launch -> first passing
 health check, plus one listener write (plus the canary's pause and its other writes); for the
 rollback one listener write; for terminate the deregistration delay plus its writes (scale to
-0, out of the listener, three deletes) at the measured time of one write.
+0, out of the listener, three deletes) at the measured time of one write. "Within one poll
+interval": wall minus floor at most the fleet module's poll interval, 5 s (the pause its polls
+back off to); also given against the shorter pause due at the moment green turned healthy.
 
 Restore part. rollback.yml's time from its start (the ansible-playbook process starting) to the
 listener write that restores traffic, with 0 and 30 ms added to every API call (a sandbox `delay`
@@ -294,7 +296,8 @@ def deploy_figures(site, timed, watch, pauses, write_s, context):
         "after_100_s": round(timed.ended - full["time"], 2) if full else None,
         "fleet_poll_interval_when_healthy_s": interval,
         "fleet_poll_due_after_launch_s": next_poll,
-        "within_one_poll_interval": timed.wall - floor <= interval,
+        "within_one_poll_interval": timed.wall - floor <= fleet_wait.MAX_DELAY,
+        "within_the_pause_when_healthy": timed.wall - floor <= interval,
     }
 
 
@@ -314,7 +317,9 @@ def terminate_figures(timed, write_s):
     floor = DEREGISTRATION_DELAY + 5 * write_s
     interval, _next_poll = poll_interval_at(DEREGISTRATION_DELAY)
     return {"wall_s": round(timed.wall, 2), "floor_s": round(floor, 2), "above_floor_s": round(timed.wall - floor, 2),
-            "fleet_poll_interval_when_drained_s": interval, "within_one_poll_interval": timed.wall - floor <= interval}
+            "fleet_poll_interval_when_drained_s": interval,
+            "within_one_poll_interval": timed.wall - floor <= fleet_wait.MAX_DELAY,
+            "within_the_pause_when_drained": timed.wall - floor <= interval}
 
 
 class LiveRun:
@@ -389,7 +394,11 @@ def describe(name, figures):
         parts.append("launch->healthy {0} s, fleet poll interval then {1} s".format(
             figures["slowest_launch_to_healthy_s"], figures["fleet_poll_interval_when_healthy_s"]))
     if "within_one_poll_interval" in figures:
-        parts.append("within one poll interval of the floor: {0}".format(figures["within_one_poll_interval"]))
+        parts.append("within one poll interval ({0} s) of the floor: {1}".format(
+            fleet_wait.MAX_DELAY, figures["within_one_poll_interval"]))
+    for key in ("within_the_pause_when_healthy", "within_the_pause_when_drained"):
+        if key in figures:
+            parts.append("within the poll pause at that moment: {0}".format(figures[key]))
     return "; ".join(parts)
 
 
@@ -468,8 +477,8 @@ def poll_times():
 
 
 def poll_statement():
-    return ("fleet module poll interval: it polls at once, then after {0} s, each pause {1}x the last, up to {2} s "
-            "(plugins/module_utils/fleet_wait.py): at {3} s, then every {2} s".format(
+    return ("fleet module poll interval: {2} s - it polls at once, then after {0} s, each pause {1}x the last, up to "
+            "{2} s (plugins/module_utils/fleet_wait.py): at {3} s, then every {2} s".format(
                 fleet_wait.FIRST_DELAY, fleet_wait.BACKOFF, fleet_wait.MAX_DELAY,
                 ", ".join(str(at) for at in poll_times())))
 
