@@ -34,6 +34,8 @@ from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context imp
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import weight_of
 
 __all__ = ["FleetError", "Refusal", "run", "diff"]
+# The failure of a run that could not take the deploy lock (option lock.acquire).
+LOCK_NOT_TAKEN = "lock_not_taken"
 STATES = {
     "present": fleet_states.ensure_present,
     "disabled": fleet_states.ensure_disabled,
@@ -122,13 +124,16 @@ def take_lock(params, make_client, stage_def, check_mode):
     try:
         return locking.run(client, request, check_mode=check_mode)
     except locking.LockHeld as error:
-        raise Refusal("{0}; {1}".format(error, UNCHANGED), holder=locking.holder_view(error.holder, locking.utc_now()))
+        raise Refusal("{0}; {1}".format(error, UNCHANGED), failure=LOCK_NOT_TAKEN,
+                      holder=locking.holder_view(error.holder, locking.utc_now()))
     except locking.LockError as error:
-        raise Refusal("{0}; {1}".format(error, UNCHANGED))
+        raise Refusal("{0}; {1}".format(error, UNCHANGED), failure=LOCK_NOT_TAKEN)
     except locking.TableNotReady as error:
-        raise FleetError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error), changed=True)
+        raise FleetError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error),
+                         changed=True, failure=LOCK_NOT_TAKEN)
     except AnsibleAWSError as error:
-        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, describe_cause(error), UNCHANGED))
+        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, describe_cause(error), UNCHANGED),
+                      failure=LOCK_NOT_TAKEN)
 
 
 def guarded(ctx, work, build_result):

@@ -51,6 +51,10 @@ class SwitchFailed(Exception):
         self.done = done
 
 
+class AlarmFiring(Exception):
+    """A canary alarm is in ALARM between steps."""
+
+
 def check_request(params):
     """Every refusal that needs no AWS call: steps, pause, alarms, min_healthy, the fleets to retire."""
     steps = params["steps"]
@@ -168,10 +172,6 @@ def between_steps(run, index, count, percent):
             ", ".join(firing), index, count, percent, listeners.target_group_name(run.green)))
     if run.keeper is not None:
         run.keeper.renew_now()
-
-
-class AlarmFiring(Exception):
-    """A canary alarm is in ALARM between steps."""
 
 
 def pause(run, seconds, sleep=time.sleep, clock=time.monotonic):

@@ -66,6 +66,16 @@ def acquire_options():
     )
 
 
+def held_options():
+    """The argument spec of a lock another module took and this one renews (or releases)."""
+    return dict(
+        run_id=dict(type="str", required=True),
+        table=dict(type="str", default=DEFAULT_TABLE),
+        lease_seconds=dict(type="int", default=DEFAULT_LEASE_SECONDS),
+        region=dict(type="str"),
+    )
+
+
 def acquire_request(lock, app):
     """The acquire request of a module's option `lock` (run_id, owner and acquire_options());
     LockError for a bad one, before any call."""

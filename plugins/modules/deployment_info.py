@@ -295,10 +295,7 @@ def client_factory(module):
 
 def main():
     argument_spec = dict(
-        app=dict(type="str", required=True),
-        apps=dict(type="dict"),
-        definition=dict(type="dict"),
-        stage=dict(type="str"),
+        app_definition.module_options(stage_required=False),
         target_stage=dict(type="str"),
         listener_arn=dict(type="str"),
         load_balancer_name=dict(type="str"),

@@ -45,7 +45,8 @@ description:
     subnet's Availability Zone, the instance profile exists, and the root volume's KMS key exists and is enabled. The
     load balancer, listener and rule are found, or refused, by every run. An existing fleet's references are not read
     again.
-  - With O(lock), the module renews the app's deploy lock while it waits, and stops when another run took it over.
+  - With O(lock), the module renews the app's deploy lock while it waits, and stops when another run took it over;
+    with O(lock.acquire) it takes the lock first.
   - O(state=absent) with O(standbys) instead of O(image_id) or O(fleet_id) retires the stage's standby fleets - each
     drained and deleted in turn as above - chosen from the stage's groups and the listener the module reads anyway (no
     extra call), see O(standbys). The per-fleet return values are then null; RV(standbys) says what was done.
@@ -170,7 +171,8 @@ options:
         holder, nothing changed; the lock of a run whose lease ran out is taken over (or a live one with
         O(lock.force)), and RV(lock) says from whom; the lock of this run (the same O(lock.run_id)) is renewed. One
         module run instead of two before the fleet's first write. It never releases the lock; every failure result
-        then says whether the run holds it (RV(lock_held)). In check mode the lock is read, not taken.
+        then says whether the run holds it (RV(lock_held)), and one that could not take it has
+        C(failure=lock_not_taken). In check mode the lock is read, not taken.
       - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, and with O(lock.acquire) C(dynamodb:PutItem).
         Without O(lock.acquire), not used in check mode.
     type: dict
@@ -492,16 +494,22 @@ standbys:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 
 
+def lock_options():
+    """A lock this run holds (renewed while the module waits), or takes first (acquire)."""
+    options = locking.held_options()
+    options.update(locking.acquire_options())
+    options.update(acquire=dict(type="bool", default=False), owner=dict(type="str"))
+    return options
+
+
 def argument_spec():
     return dict(
-        app=dict(type="str", required=True),
-        apps=dict(type="dict"),
-        definition=dict(type="dict"),
-        stage=dict(type="str", required=True),
+        app_definition.module_options(),
         image_id=dict(type="str"),
         fleet_id=dict(type="str"),
         state=dict(type="str", choices=["present", "disabled", "absent"], default="present"),
@@ -514,17 +522,7 @@ def argument_spec():
         standbys=dict(type="str", choices=["expired", "all"]),
         adopt_asg=dict(type="str"),
         adopt_target_group=dict(type="str"),
-        lock=dict(
-            type="dict",
-            options=dict(
-                run_id=dict(type="str", required=True),
-                acquire=dict(type="bool", default=False),
-                owner=dict(type="str"),
-                region=dict(type="str"),
-                **locking.acquire_options()
-            ),
-            required_if=[("acquire", True, ["owner"])],
-        ),
+        lock=dict(type="dict", options=lock_options(), required_if=[("acquire", True, ["owner"])]),
         progress_path=dict(type="path"),
     )
 

@@ -216,15 +216,14 @@ new:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import green_switch
+from ansible_collections.cattle.immutable.plugins.module_utils import locking
 
 
 def argument_spec():
     return dict(
-        app=dict(type="str", required=True),
-        apps=dict(type="dict"),
-        definition=dict(type="dict"),
-        stage=dict(type="str", required=True),
+        app_definition.module_options(),
         listener_arn=dict(type="str"),
         rule_arn=dict(type="str"),
         green_target_group=dict(type="str", required=True),
@@ -234,15 +233,7 @@ def argument_spec():
         min_healthy=dict(type="raw", default="all"),
         retire=dict(type="list", elements="str", default=[]),
         rollback_window=dict(type="int", default=3600),
-        lock=dict(
-            type="dict",
-            options=dict(
-                run_id=dict(type="str", required=True),
-                table=dict(type="str", default="cattle-deploy-locks"),
-                lease_seconds=dict(type="int", default=900),
-                region=dict(type="str"),
-            ),
-        ),
+        lock=dict(type="dict", options=locking.held_options()),
         progress_path=dict(type="path"),
     )
 

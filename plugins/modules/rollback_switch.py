@@ -228,6 +228,7 @@ lock_held:
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import rollback_switch
 from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
@@ -245,10 +246,7 @@ def fail(module, cause, lock_held, **details):
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
-            app=dict(type="str", required=True),
-            apps=dict(type="dict"),
-            definition=dict(type="dict"),
-            stage=dict(type="str", required=True),
+            app_definition.module_options(),
             standby_fleet_id=dict(type="str"),
             allow_revoked=dict(type="bool", default=False),
             min_healthy=dict(type="raw", default="all"),
