@@ -100,7 +100,7 @@ def validate_params(params, stage_def):
             raise Refusal("{0} must not be negative, got {1}; {2}".format(option, params[option], UNCHANGED))
     validate_lock(params)
     fleet = params.get("fleet_id")
-    if fleet is not None and (len(fleet) != fleet_spec.FLEET_ID_LENGTH or not set(fleet) <= FLEET_ID_CHARS):
+    if fleet is not None and not is_fleet_id(fleet):
         raise Refusal("fleet_id '{0}' is not a fleet id (12 lowercase hexadecimal digits); {1}".format(fleet, UNCHANGED))
     validate_desired(params.get("desired_capacity"), stage_def)
     if params.get("region") and params["region"] != stage_def["region"]:
@@ -112,6 +112,11 @@ def validate_params(params, stage_def):
     if params["state"] == "present" and not (params.get("image_id") or fleet or params.get("adopt_asg")):
         raise Refusal("state=present needs image_id (or fleet_id of an existing fleet, or adopt_asg); " + UNCHANGED)
     validate_standbys(params)
+
+
+def is_fleet_id(text):
+    """12 lowercase hexadecimal digits (fleet_spec.fleet_id)."""
+    return len(text) == fleet_spec.FLEET_ID_LENGTH and set(text) <= FLEET_ID_CHARS
 
 
 def validate_standbys(params):

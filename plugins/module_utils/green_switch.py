@@ -19,14 +19,13 @@ import time
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait
 from ansible_collections.cattle.immutable.plugins.module_utils import fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import switch_plan
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import FLEET_ID_CHARS
+from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import is_fleet_id
 from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import resolve_definition
 
 UNCHANGED = listeners.UNCHANGED
@@ -72,7 +71,7 @@ def check_request(params):
     except listeners.ListenerError as error:
         raise SwitchRefused(str(error))
     for fleet_id in params["retire"]:
-        if len(fleet_id) != fleet_spec.FLEET_ID_LENGTH or not set(fleet_id) <= FLEET_ID_CHARS:
+        if not is_fleet_id(fleet_id):
             raise SwitchRefused("retire: '{0}' is not a fleet id (12 lowercase hexadecimal digits); {1}".format(
                 fleet_id, UNCHANGED))
 
@@ -91,7 +90,7 @@ class Run:
         # Lines as deploy.yml said them: "deploy web/prod: step 2 of 3: 50% to web-prod-...".
         self.progress = fleet_wait.Progress(progress_path, "deploy " + self.label)
         self.green = params["green_target_group"]
-        self.keeper = lease_keeper(params, self.make_client, self.region, check_mode)
+        self.keeper = fleets.lease_keeper(params, self.make_client, stage_def, check_mode)
         self.done = {"steps": [], "retired": [], "lock": None}
 
 
@@ -104,14 +103,6 @@ def cached(make_client):
             made[(service, region)] = make_client(service, region)
         return made[(service, region)]
     return make
-
-
-def lease_keeper(params, make_client, region, check_mode):
-    lock = params.get("lock")
-    if not lock or check_mode:
-        return None
-    client = make_client("dynamodb", lock.get("region") or region)
-    return locking.LeaseKeeper(client, lock["table"], params["app"], lock["run_id"], lock["lease_seconds"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,18 +140,12 @@ def step_line(index, count, percent, green):
 
 def write_step(run, target, current, wanted):
     """(target with its new actions, new weights): one health-guarded write (none in check mode)."""
-    elbv2 = run.clients["elbv2"]
-    if listeners.same_weights(current, wanted):
-        return target, current
-    traffic.guard_health(elbv2, current, wanted, run.params["min_healthy"])
-    if run.check_mode:
-        return target, wanted
-    actions = listeners.write_forward(elbv2, target, wanted)
-    new = listeners.forward_weights(actions, listeners.describe_target(target))
-    if not listeners.same_weights(new, wanted):
-        raise AnsibleAWSError(message="{0} was written, but AWS reports {1} instead of {2}".format(
-            listeners.describe_target(target), new, wanted))
-    return dict(target, actions=actions), new
+    written = traffic.guarded_write(run.clients["elbv2"], target, current, wanted, run.params["min_healthy"],
+                                    run.check_mode)
+    if written["actions"] is not None:
+        # The next step's write starts from what AWS answered.
+        target = dict(target, actions=written["actions"])
+    return target, written["weights"]
 
 
 def between_steps(run, index, count, percent):

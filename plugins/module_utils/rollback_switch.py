@@ -144,17 +144,8 @@ def rollback_weights(ctx, standby):
 
 def switch(ctx, wanted, min_healthy):
     """(changed, new weights, health) after the guarded write (none in check mode, or when already there)."""
-    current = ctx.weights
-    if listeners.same_weights(current, wanted):
-        return False, current, {}
-    health = traffic.guard_health(ctx.elbv2, current, wanted, min_healthy)
-    if ctx.check_mode:
-        return True, wanted, health
-    new = listeners.write_weights(ctx.elbv2, ctx.target, wanted)
-    if not listeners.same_weights(new, wanted):
-        raise AnsibleAWSError(message="{0} was written, but AWS reports {1} instead of {2}".format(
-            listeners.describe_target(ctx.target), new, wanted))
-    return True, new, health
+    written = traffic.guarded_write(ctx.elbv2, ctx.target, ctx.weights, wanted, min_healthy, ctx.check_mode)
+    return written["changed"], written["weights"], written["health"]
 
 
 def refuse_other_region(params, stage_def):

@@ -128,18 +128,26 @@ def set_weights(elbv2, params, check_mode):
     )
     current = listeners.forward_weights(target["actions"], listeners.describe_target(target))
     wanted = resolve(elbv2, pairs, current, target["load_balancer_arn"])
-    changed = not listeners.same_weights(current, wanted)
-    health = guard_health(elbv2, current, wanted, params["min_healthy"]) if changed else {}
-    new = wanted if changed else current
-    if changed and not check_mode:
-        new = listeners.write_weights(elbv2, target, wanted)
-        if not listeners.same_weights(new, wanted):
-            raise AnsibleAWSError(
-                message="{0} was written, but AWS reports {1} instead of {2}".format(
-                    listeners.describe_target(target), new, wanted
-                )
-            )
-    return result(target, current, new, changed, health)
+    written = guarded_write(elbv2, target, current, wanted, params["min_healthy"], check_mode)
+    return result(target, current, written["weights"], written["changed"], written["health"])
+
+
+def guarded_write(elbv2, target, current, wanted, min_healthy, check_mode):
+    """{changed, weights, health, actions}: `wanted` written in one call unless it is there already,
+    after the health guard (ListenerError, nothing written), then checked against AWS's answer.
+    In check mode nothing is written and `weights` is what would be; `actions` is what AWS
+    answered (None without a write)."""
+    if listeners.same_weights(current, wanted):
+        return {"changed": False, "weights": current, "health": {}, "actions": None}
+    health = guard_health(elbv2, current, wanted, min_healthy)
+    if check_mode:
+        return {"changed": True, "weights": wanted, "health": health, "actions": None}
+    actions = listeners.write_forward(elbv2, target, wanted)
+    new = listeners.forward_weights(actions, listeners.describe_target(target))
+    if not listeners.same_weights(new, wanted):
+        raise AnsibleAWSError(message="{0} was written, but AWS reports {1} instead of {2}".format(
+            listeners.describe_target(target), new, wanted))
+    return {"changed": True, "weights": new, "health": health, "actions": actions}
 
 
 def result(target, current, new, changed, health):
