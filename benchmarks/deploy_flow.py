@@ -111,13 +111,21 @@ def build_app(aws):
     }
 
 
+def children_cpu_seconds():
+    """User + system CPU of the ended child processes: ansible-playbook and the workers it reaped
+    (the sandbox runs in this process and is not counted)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
 def run(path, env, extra_vars):
-    started = time.monotonic()
+    """The playbook's result, its wall seconds and the controller's CPU-seconds."""
+    started, cpu_before = time.monotonic(), children_cpu_seconds()
     result = run_playbook(path, env, extra_vars=extra_vars)
-    elapsed = time.monotonic() - started
+    elapsed, cpu = time.monotonic() - started, children_cpu_seconds() - cpu_before
     if result.failed:
         raise SystemExit("{0} failed:\n{1}".format(path.name, result.explain()))
-    return result, elapsed
+    return result, elapsed, cpu
 
 
 def set_up(aws, work):
@@ -125,7 +133,7 @@ def set_up(aws, work):
     setup = Path(work) / "setup.yml"
     setup.write_text(SETUP)
     apps = {APP: app["definition"]}
-    result, _elapsed = run(setup, aws.subprocess_env(), {"bench_apps": apps, "bench_blue_image": app["blue_image"]})
+    result, _elapsed, _cpu = run(setup, aws.subprocess_env(), {"bench_apps": apps, "bench_blue_image": app["blue_image"]})
     blue = result.result("blue")
     return apps, app["green_image"], blue
 
@@ -160,14 +168,14 @@ def measure(aws, latency_ms, flow):
             aws.control.add_fault(service="*", action="*", kind="delay", delay=latency_ms / 1000.0)
         aws.control.reset_counters()
         env = aws.subprocess_env()
-        timings, calls, tasks = {}, {}, {}
+        timings, calls, tasks, cpu = {}, {}, {}, {}
         for phase in ("deploy", "terminate"):
             before = aws.control.counters()
-            result, timings[phase] = run(flow[phase], env, flow_vars(apps, green_image, blue, phase))
+            result, timings[phase], cpu[phase] = run(flow[phase], env, flow_vars(apps, green_image, blue, phase))
             calls[phase] = difference(aws.control.counters(), before)
             tasks[phase] = task_seconds(result)
         aws.control.clear_faults()
-    return timings, calls, tasks
+    return timings, calls, tasks, cpu
 
 
 def task_seconds(result):
@@ -190,14 +198,18 @@ def difference(after, before):
 
 
 def report(latency_ms, runs):
-    """Calls of the first run (every run makes the same calls), wall times of all runs: best and median."""
-    timings, calls, tasks = runs[0]
+    """Calls of the first run (every run makes the same calls), wall times and controller CPU-seconds
+    of all runs: best and median."""
+    timings, calls, tasks, cpu = runs[0]
     totals = sorted(sum(run[0].values()) for run in runs)
+    cpu_totals = sorted(sum(run[3].values()) for run in runs)
     total_calls = sum(sum(phase.values()) for phase in calls.values())
     total_time = totals[0]
     print("== latency {0} ms per call ==".format(latency_ms))
     for phase in ("deploy", "terminate"):
-        print("{0}: {1} calls, {2:.2f} s".format(phase, sum(calls[phase].values()), timings[phase]))
+        print("{0}: {1} calls, {2:.2f} s, {3:.2f} CPU-s".format(
+            phase, sum(calls[phase].values()), timings[phase], cpu[phase]))
+        print("  tasks: {0}".format(len(tasks[phase])))
         for action, count in sorted(calls[phase].items()):
             print("    {0:<55} {1}".format(action, count))
         print("  task time: " + ", ".join("{0} {1:.2f} s".format(name, seconds) for name, seconds in tasks[phase]))
@@ -207,9 +219,13 @@ def report(latency_ms, runs):
     print("total: {0} calls (target <= {1}), wall {2:.2f} s best, {3:.2f} s median of {4} run(s): {5}".format(
         total_calls, TARGET_CALLS, total_time, totals[len(totals) // 2], len(totals),
         ", ".join("{0:.2f}".format(total) for total in totals)))
+    print("controller CPU: {0:.2f} s best, {1:.2f} s median".format(cpu_totals[0], cpu_totals[len(cpu_totals) // 2]))
     return {"latency_ms": latency_ms, "calls": calls, "seconds": timings, "total_calls": total_calls,
             "total_seconds": round(total_time, 2), "median_seconds": round(totals[len(totals) // 2], 2),
-            "all_seconds": [round(total, 2) for total in totals]}
+            "all_seconds": [round(total, 2) for total in totals], "cpu_seconds": {
+                phase: round(value, 2) for phase, value in cpu.items()},
+            "total_cpu_seconds": round(cpu_totals[0], 2), "median_cpu_seconds": round(cpu_totals[len(cpu_totals) // 2], 2),
+            "tasks": {phase: len(phase_tasks) for phase, phase_tasks in tasks.items()}}
 
 
 def choose_flow(which):

@@ -1,6 +1,6 @@
 # Fixtures live in tests/fixtures/, one module per part of the sandbox.
 pytest_plugins = ["fixtures.aws", "fixtures.standin", "fixtures.ansible", "fixtures.deploy_site", "fixtures.golden",
-                  "fixtures.live"]
+                  "fixtures.live", "fixtures.clock"]
 
 
 def pytest_collection_modifyitems(items):

@@ -1,10 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the deploy and rollback playbooks: the traffic arithmetic lives in
-module_utils/switch_plan.py (unit-tested), these only hand it over."""
+"""Filters of the deploy, rollback and terminate playbooks: the inputs' checks live in
+module_utils/run_request.py and the traffic arithmetic in module_utils/switch_plan.py
+(both unit-tested); these only hand them over."""
 
+from ansible_collections.cattle.immutable.plugins.module_utils import run_request
 from ansible_collections.cattle.immutable.plugins.module_utils import switch_plan
+
+
+def run_request_filter(given, kind, apps=None):
+    """The request, normalised, with `errors` (empty when nothing is wrong)."""
+    request, errors = run_request.normalise(kind, dict(given or {}), apps)
+    return dict(request, errors=errors)
 
 
 def deploy_switch(green, percents):
@@ -13,19 +21,6 @@ def deploy_switch(green, percents):
 
 def deploy_plan(green, plan, strategy):
     return switch_plan.plan_lines(green or {}, plan, strategy)
-
-
-def rollback_choice(fleets, standby_fleet_id=None, label="the stage"):
-    """{standby, serving, error}: the error says why there is no standby (the playbook refuses with it)."""
-    try:
-        standby, serving = switch_plan.rollback_choice(list(fleets or []), standby_fleet_id or None, label)
-    except ValueError as error:
-        return {"standby": {}, "serving": [], "error": str(error)}
-    return {"standby": standby, "serving": serving, "error": ""}
-
-
-def rollback_weights(weights, standby_arn):
-    return switch_plan.rollback_weights(weights or {}, standby_arn)
 
 
 def fleet_line(fleet):
@@ -46,7 +41,6 @@ class FilterModule:
             "deploy_switch": deploy_switch,
             "deploy_plan": deploy_plan,
             "fleet_line": fleet_line,
-            "rollback_choice": rollback_choice,
-            "rollback_weights": rollback_weights,
+            "run_request": run_request_filter,
             "target_group_weights": target_group_weights,
         }

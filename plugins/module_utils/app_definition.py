@@ -55,16 +55,6 @@ class AppDefinitionError(ValueError):
 # Scalar checks: each returns the normalised value or raises naming the path.
 
 
-def module_options(stage_required=True):
-    """The argument spec of the modules that take an app's definition: app, apps or definition, stage."""
-    return dict(
-        app=dict(type="str", required=True),
-        apps=dict(type="dict"),
-        definition=dict(type="dict"),
-        stage=dict(type="str", required=stage_required),
-    )
-
-
 def _type_name(value):
     return "null" if value is None else type(value).__name__
 

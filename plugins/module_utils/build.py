@@ -20,18 +20,12 @@ import json
 import os
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
-
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import build_fingerprint
 from ansible_collections.cattle.immutable.plugins.module_utils import build_imds
 from ansible_collections.cattle.immutable.plugins.module_utils import build_packer
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 
 COMPLETE_MARKER = naming.TAG_BUILT_AT
 VALIDATION_RESULTS = ("passed", "failed")
@@ -49,31 +43,11 @@ class BuildError(Exception):
         self.details = details
 
 
-class ImageErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound"])
-
-
-# AWS calls: one each, retried on throttling and 5xx (and on "not found yet" where a
-# resource was just created).
-
-
-@ImageErrorHandler.common_error_handler("tag the image")
-@AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidAMIID.NotFound", "InvalidSnapshot.NotFound"])
-def create_tags(ec2, resource_ids, tags):
-    ec2.create_tags(Resources=list(resource_ids), Tags=ansible_dict_to_boto3_tag_list(tags))
+# Lookups
 
 
 def find_image_by_name(ec2, name):
     found = image_utils.find_images(ec2, {"name": name}, ["self"])
-    return found[0] if found else None
-
-
-def find_image_by_id(ec2, image_id):
-    found = image_utils.find_images(ec2, {"image-id": image_id}, [])
     return found[0] if found else None
 
 
@@ -133,7 +107,7 @@ def resolve_source_ami(ec2, params, region):
     """The base AMI id: vars.source_ami (checked to exist), or the source_ami_filter's pick."""
     given = (params["vars"] or {}).get("source_ami")
     if given is not None:
-        image = find_image_by_id(ec2, given)
+        image = image_utils.find_image_by_id(ec2, given)
         if image is None:
             refuse("the source AMI {0} (vars.source_ami) does not exist in {1} or is not visible".format(given, region))
         return given
@@ -240,10 +214,10 @@ def read_validation_report(path):
 
 def remove_image(ec2, image):
     """Deregister an image left behind, then delete its snapshots."""
-    aws_calls.deregister_image(ec2, image["image_id"])
-    snapshots = aws_calls.image_snapshot_ids(image)
+    ec2_calls.deregister_image(ec2, image["image_id"])
+    snapshots = image_utils.image_snapshot_ids(image)
     for snapshot_id in snapshots:
-        aws_calls.delete_snapshot(ec2, snapshot_id)
+        ec2_calls.delete_snapshot(ec2, snapshot_id)
     return {"image_id": image["image_id"], "name": image["name"], "state": image["state"], "snapshot_ids": snapshots}
 
 
@@ -251,7 +225,7 @@ def wait_until_available(ec2, image_id, timeout, interval=SETTLE_INTERVAL):
     """An AMI Packer reported, once visible and available; a new AMI may not be listed at once."""
     deadline = time.time() + timeout
     while True:
-        image = find_image_by_id(ec2, image_id)
+        image = image_utils.find_image_by_id(ec2, image_id)
         if image is not None and image["state"] == "available":
             return image
         if image is not None and image["state"] not in ("pending",):
@@ -308,11 +282,14 @@ def snapshot_tags(plan):
 
 
 def tag_image(ec2, image, tags, plan):
-    """Snapshots first; the AMI's tags, with the completion marker, in one last call."""
-    snapshots = aws_calls.image_snapshot_ids(image)
+    """Snapshots first; the AMI's tags, with the completion marker, in one last call.
+
+    The image may have been created a moment ago: "not found" is retried.
+    """
+    snapshots = image_utils.image_snapshot_ids(image)
     if snapshots:
-        create_tags(ec2, snapshots, snapshot_tags(plan))
-    create_tags(ec2, [image["image_id"]], tags)
+        ec2_calls.create_tags(ec2, snapshots, snapshot_tags(plan), just_created=True)
+    ec2_calls.create_tags(ec2, [image["image_id"]], tags, just_created=True)
 
 
 # Results
@@ -480,7 +457,7 @@ def handle_leftover(module, ec2, plan, image, removed, packer_ran):
         removed.append(remove_image(ec2, image))
     else:
         removed.append({"image_id": image["image_id"], "name": image["name"], "state": image["state"],
-                        "snapshot_ids": aws_calls.image_snapshot_ids(image)})
+                        "snapshot_ids": image_utils.image_snapshot_ids(image)})
     return None
 
 

@@ -11,29 +11,11 @@ once set (there is no way back), which makes the call idempotent by nature: an i
 has it is left alone.
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 
-IMDS_V2 = "v2.0"
+IMDS_V2 = ec2_calls.IMDS_V2
 AS_BUILT = "as-built"
 CHOICES = (IMDS_V2, AS_BUILT)
-
-
-class ImdsErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(["InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"])
-
-
-# A new AMI may not be visible to every endpoint at once: "not found" is retried too.
-@ImdsErrorHandler.common_error_handler("set ImdsSupport v2.0 on the image")
-@AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException", "InvalidAMIID.NotFound"])
-def set_imds_v2(ec2, image_id):
-    ec2.modify_image_attribute(ImageId=image_id, ImdsSupport={"Value": IMDS_V2})
 
 
 def needs_change(image, wanted):
@@ -48,7 +30,7 @@ def ensure_imds_support(ec2, image, region, wanted, check_mode):
     before = image.get("imds_support") or None
     changed = needs_change(image, wanted)
     if changed and not check_mode:
-        set_imds_v2(ec2, image["image_id"])
+        ec2_calls.set_imds_support_v2(ec2, image["image_id"])
     return {
         "image_id": image["image_id"],
         "region": region,

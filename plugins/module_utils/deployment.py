@@ -21,16 +21,14 @@ fleets whose AMI differs from the AMI their target stage points to.
 
 from datetime import datetime, timezone
 
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-
 from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, parse_iso8601, utc_now
 from ansible_collections.cattle.immutable.plugins.module_utils import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 
 STATUS_LIVE = "live"
 STATUS_DISABLED = "disabled"
@@ -46,16 +44,15 @@ class InfoError(Exception):
     """Input that cannot be right, or a listener that is not there; the message names it."""
 
 
-class InfoErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
+InfoErrorHandler = common.error_handler()
 
 
 # ---------------------------------------------------------------------------------------
-# AWS calls this module adds (the rest come from listeners, fleet_aws and aws_calls).
+# AWS calls this module adds (the rest come from listeners, fleet_aws and _aws).
 
 
 @InfoErrorHandler.common_error_handler("describe the fleets' instances")
-@aws_calls.RETRY
+@common.RETRY
 def describe_instance_images(ec2, instance_ids):
     """{instance id: AMI id} (terminated instances that AWS no longer lists are left out)."""
     images = {}
@@ -324,7 +321,7 @@ class Reader:
             found = fleet_aws.describe_launch_template_version(self.ec2, template_id, version) or {}
             image = (found.get("LaunchTemplateData") or {}).get("ImageId")
             if image and image.startswith(RESOLVE_SSM):
-                image = (aws_calls.get_parameter(self.ssm, image[len(RESOLVE_SSM):]) or {}).get("Value")
+                image = (ssm_calls.get_parameter(self.ssm, image[len(RESOLVE_SSM):]) or {}).get("Value")
             facts = {
                 "id": template_id,
                 "name": found.get("LaunchTemplateName") or reference.get("LaunchTemplateName"),
@@ -343,7 +340,7 @@ class Reader:
 
     def pointer(self, app, stage, prefix):
         name = naming.stage_parameter_name(app, stage, prefix)
-        parameter = aws_calls.get_parameter(self.ssm, name) or {}
+        parameter = ssm_calls.get_parameter(self.ssm, name) or {}
         return {"name": name, "image_id": parameter.get("Value"), "version": parameter.get("Version")}
 
 

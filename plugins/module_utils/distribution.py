@@ -12,11 +12,11 @@ so a CopyImage whose answer was lost collides on the name and the copy it made i
 import re
 import time
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 
 TAG_COPIED_FROM = naming.TAG_PREFIX + "copied-from"
 ACCOUNT_ID_PATTERN = re.compile(r"^[0-9]{12}$")
@@ -29,67 +29,7 @@ class DistributionError(ValueError):
     """An input or a state that forbids the distribution; the message names it."""
 
 
-# ---------------------------------------------------------------- AWS calls
-
-
-@aws_calls.ImageErrorHandler.common_error_handler("copy the image")
-def copy_image(ec2, source_region, source_image_id, name, description, kms_key_id=None):
-    """The new AMI's id, or None when the name is already taken in the region."""
-    try:
-        return _copy_image(ec2, source_region, source_image_id, name, description, kms_key_id)
-    except is_boto3_error_code("InvalidAMIName.Duplicate"):
-        return None
-
-
-@aws_calls.RETRY
-def _copy_image(ec2, source_region, source_image_id, name, description, kms_key_id):
-    request = {
-        "SourceRegion": source_region,
-        "SourceImageId": source_image_id,
-        "Name": name,
-        "Description": description,
-    }
-    if kms_key_id:
-        request["Encrypted"] = True
-        request["KmsKeyId"] = kms_key_id
-    return ec2.copy_image(**request)["ImageId"]
-
-
-@aws_calls.ImageErrorHandler.common_error_handler("tag the image")
-@aws_calls.RETRY
-def create_tags(ec2, image_id, tags):
-    ec2.create_tags(Resources=[image_id], Tags=[{"Key": key, "Value": value} for key, value in sorted(tags.items())])
-
-
-@aws_calls.ImageErrorHandler.common_error_handler("read the image's launch permissions")
-@aws_calls.RETRY
-def launch_permission_user_ids(ec2, image_id):
-    answer = ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
-    return sorted(p["UserId"] for p in answer.get("LaunchPermissions", []) if p.get("UserId"))
-
-
-@aws_calls.ImageErrorHandler.common_error_handler("change the image's launch permissions")
-@aws_calls.RETRY
-def modify_launch_permission(ec2, image_id, add=(), remove=()):
-    permission = {}
-    if add:
-        permission["Add"] = [{"UserId": user_id} for user_id in add]
-    if remove:
-        permission["Remove"] = [{"UserId": user_id} for user_id in remove]
-    ec2.modify_image_attribute(ImageId=image_id, LaunchPermission=permission)
-
-
-@aws_calls.SnapshotErrorHandler.common_error_handler("describe the image's snapshots")
-@aws_calls.RETRY
-def describe_snapshots(ec2, snapshot_ids):
-    if not snapshot_ids:
-        return []
-    return ec2.describe_snapshots(SnapshotIds=list(snapshot_ids))["Snapshots"]
-
-
-def find_by_id(ec2, image_id):
-    found = image_utils.find_images(ec2, image_utils.image_filters(image_ids=[image_id]), [])
-    return found[0] if found else None
+# ---------------------------------------------------------------- lookups (the AWS calls are _aws/ec2.py's)
 
 
 def find_own(ec2, filters):
@@ -155,7 +95,7 @@ def encryption_keys(ec2, source):
         if (mapping.get("ebs") or {}).get("encrypted"):
             encrypted = True
     keys = []
-    for snapshot in describe_snapshots(ec2, aws_calls.image_snapshot_ids(source)):
+    for snapshot in ec2_calls.describe_snapshots(ec2, image_utils.image_snapshot_ids(source)):
         if snapshot.get("Encrypted"):
             encrypted = True
             keys.append(snapshot.get("KmsKeyId"))
@@ -190,7 +130,7 @@ def find_existing_copy(ec2, source, app, source_region):
 
 
 def load_source(ec2, image_id, app):
-    source = find_by_id(ec2, image_id)
+    source = image_utils.find_image_by_id(ec2, image_id)
     if source is None:
         raise DistributionError(f"image_id: '{image_id}' does not exist in the source region")
     found_app = source.get("tags", {}).get(naming.TAG_APP)
@@ -254,7 +194,7 @@ def make_plan(module, params, source_region, regions):
         entry = {"existing": existing, "tags": desired_tags}
         if existing is not None:
             have = existing.get("tags", {})
-            entry["missing_tags"] = {k: v for k, v in desired_tags.items() if have.get(k) != v}
+            entry["missing_tags"] = compare_aws_tags(have, desired_tags, purge_tags=False)[0]
             # A copy without its app tag was made by a run that did not finish (a lost answer).
             entry["reused"] = have.get(naming.TAG_APP) == app
         plan["regions"][region] = entry
@@ -267,7 +207,7 @@ def make_plan(module, params, source_region, regions):
 def wait_available(ec2, image_id, timeout, region):
     deadline = time.monotonic() + timeout
     while True:
-        image = find_by_id(ec2, image_id)
+        image = image_utils.find_image_by_id(ec2, image_id)
         state = image.get("state") if image else "missing"
         if state == "available":
             return
@@ -284,7 +224,7 @@ def copy_to(ec2, plan, region, params, source_region):
     """The copy's id, made now or adopted after a CopyImage whose answer was lost."""
     source = plan["source"]
     kms_key_id = (params.get("kms_key_ids") or {}).get(region) if plan["encrypted"] else None
-    image_id = copy_image(
+    image_id = ec2_calls.copy_image(
         ec2, source_region, source["image_id"], source["name"], copy_description(source, source_region), kms_key_id
     )
     if image_id is None:
@@ -299,10 +239,10 @@ def apply_permissions(ec2, image_id, params, check_mode, planned_new=False):
     permissions = params.get("launch_permissions")
     if not permissions:
         return None
-    current = [] if planned_new else launch_permission_user_ids(ec2, image_id)
+    current = [] if planned_new else ec2_calls.describe_launch_permission_user_ids(ec2, image_id)
     added, removed = permission_change(current, [str(u) for u in permissions.get("user_ids") or []], permissions["purge"])
     if (added or removed) and not check_mode:
-        modify_launch_permission(ec2, image_id, added, removed)
+        ec2_calls.modify_launch_permission(ec2, image_id, added, removed)
     return {"added": added, "removed": removed}
 
 
@@ -320,7 +260,7 @@ def distribute(plan, params, source_region, regions, check_mode):
             if entry["missing_tags"]:
                 changed = True
                 if not check_mode:
-                    create_tags(ec2, image_id, entry["missing_tags"])
+                    ec2_calls.create_tags(ec2, [image_id], entry["missing_tags"])
         else:
             changed = True
             result["copied"].append(region)
@@ -328,7 +268,7 @@ def distribute(plan, params, source_region, regions, check_mode):
                 image_id = existing["image_id"] if existing else None
             else:
                 image_id = existing["image_id"] if existing else copy_to(ec2, plan, region, params, source_region)
-                create_tags(ec2, image_id, entry["tags"])
+                ec2_calls.create_tags(ec2, [image_id], entry["tags"])
         result["images"][region] = image_id
     if params["wait"] and not check_mode:
         for region in result["copied"] + result["reused"]:

@@ -4,23 +4,19 @@
 
 """The AWS calls of cattle.immutable.fleet: one call each (pages aside), retried.
 
-Throttling and 5xx are retried by the collection's policy (aws_calls.RETRY) on top of
+Throttling and 5xx are retried by the collection's policy (_aws/common.py) on top of
 botocore's own retries, which also resend a request whose answer was lost. A create
 whose answer was lost therefore meets "already exists" on the retry: `create_*` return
 None then, and the caller adopts what exists by name.
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-from ansible_collections.cattle.immutable.plugins.module_utils.aws_calls import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 
-# AWS refuses to delete a target group for a moment after its last user let go of it.
-RETRY_IN_USE = AWSRetry.jittered_backoff(
-    retries=8, delay=1, max_delay=10, catch_extra_error_codes=["ThrottlingException", "ResourceInUse"]
-)
 LAUNCH_TEMPLATE_EXISTS = "InvalidLaunchTemplateName.AlreadyExistsException"
 LAUNCH_TEMPLATE_MISSING = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound",
                            "InvalidLaunchTemplateId.Malformed")
@@ -30,38 +26,20 @@ class FleetAWSError(AnsibleAWSError):
     """An AWS call that failed after retries."""
 
 
-class FleetErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = FleetAWSError
-
-
-def missing_when(*codes):
-    """An error handler whose list and deletion handlers take these error codes for "not there"."""
-
-    class MissingHandler(FleetErrorHandler):
-        @classmethod
-        def _is_missing(cls):
-            return is_boto3_error_code(list(codes))
-
-    return MissingHandler
-
-
-AsgErrorHandler = missing_when("ValidationError")
-TargetGroupErrorHandler = missing_when("TargetGroupNotFound")
-LaunchTemplateErrorHandler = missing_when(*LAUNCH_TEMPLATE_MISSING)
-InstanceProfileErrorHandler = missing_when("NoSuchEntity")
-KeyErrorHandler = missing_when("NotFoundException")
+FleetErrorHandler = common.error_handler(exception=FleetAWSError)
+AsgErrorHandler = common.error_handler(["ValidationError"], FleetAWSError)
+TargetGroupErrorHandler = common.error_handler(["TargetGroupNotFound"], FleetAWSError)
+LaunchTemplateErrorHandler = common.error_handler(LAUNCH_TEMPLATE_MISSING, FleetAWSError)
+InstanceProfileErrorHandler = common.error_handler(["NoSuchEntity"], FleetAWSError)
+KeyErrorHandler = common.error_handler(["NotFoundException"], FleetAWSError)
 
 
 # ---------------------------------------------------------------------------------------
 # EC2: the image, the subnets and security groups, instance type offerings, launch templates.
 
 
-@FleetErrorHandler.common_error_handler("describe the image")
-@RETRY
-def describe_image(ec2, image_id):
-    # A filter, not ImageIds: an unknown id gives an empty answer instead of an error.
-    images = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
-    return images[0] if images else None
+# The image (None when there is none): fleet_context and rollback_switch look it up here.
+describe_image = ec2_calls.describe_image
 
 
 # Subnets and security groups by filter, not by id: an unknown id is left out of the
@@ -301,7 +279,7 @@ def tag_target_group(elbv2, arn, tag_list):
 
 
 @TargetGroupErrorHandler.deletion_error_handler("delete the target group")
-@RETRY_IN_USE
+@common.RETRY_WHILE_TARGET_GROUP_IN_USE
 def delete_target_group(elbv2, arn):
     elbv2.delete_target_group(TargetGroupArn=arn)
     return True

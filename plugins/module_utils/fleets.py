@@ -87,15 +87,17 @@ def run(params, make_client, check_mode, progress_path=None):
 
     make_client(service, region) -> a boto3 client; the region is the definition's. With
     lock.acquire every failure says whether the run holds the lock (lock_held), for the
-    caller to release it.
+    caller to release it; with lock.release the module gives the lock back itself, after
+    success or failure, and says so (lock_released).
     """
     taken = []
     try:
-        return run_locked(params, make_client, check_mode, progress_path, taken)
+        answer = run_locked(params, make_client, check_mode, progress_path, taken)
     except FleetError as error:
-        if (params.get("lock") or {}).get("acquire"):
-            error.details["lock_held"] = bool(taken) and not check_mode
-        raise
+        raise failure_with_lock(params, error, taken[0] if taken else None, check_mode)
+    if releases_lock(params, check_mode):
+        answer["lock_released"] = release_after_success(params, answer, taken[0])
+    return answer
 
 
 def run_locked(params, make_client, check_mode, progress_path, taken):
@@ -110,19 +112,32 @@ def run_locked(params, make_client, check_mode, progress_path, taken):
         answer = standbys_result(ctx, fleet_standbys.retire(ctx, guarded, result))
     else:
         answer = guarded(ctx, lambda: (locate(ctx), STATES[params["state"]](ctx))[1], result)
-    answer["lock"] = lock
+    answer["lock"] = lock.result if lock else None
     return answer
 
 
+class TakenLock(object):
+    """The lock this run took (option lock.acquire): what taking it said, and the client to give it back with."""
+
+    def __init__(self, result, client, request):
+        self.result = result
+        self.client = client
+        self.request = request
+
+    def release(self):
+        """deploy_lock's release result: only this run's lock is released, never another's."""
+        return locking.run(self.client, dict(self.request, state=locking.STATE_RELEASED, force=False))
+
+
 def take_lock(params, make_client, stage_def, check_mode):
-    """The acquire result (in check mode only read) when lock.acquire, else None: before anything
+    """The lock taken (in check mode only read) when lock.acquire, else None: before anything
     else is read, as deploy_lock takes it. A lock held by another live run is refused naming it."""
     request = lock_request(params)
     if request is None:
         return None
     client = make_client("dynamodb", params["lock"].get("region") or stage_def["region"])
     try:
-        return locking.run(client, request, check_mode=check_mode)
+        return TakenLock(locking.run(client, request, check_mode=check_mode), client, request)
     except locking.LockHeld as error:
         raise Refusal("{0}; {1}".format(error, UNCHANGED), failure=LOCK_NOT_TAKEN,
                       holder=locking.holder_view(error.holder, locking.utc_now()))
@@ -134,6 +149,43 @@ def take_lock(params, make_client, stage_def, check_mode):
     except AnsibleAWSError as error:
         raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, describe_cause(error), UNCHANGED),
                       failure=LOCK_NOT_TAKEN)
+
+
+def releases_lock(params, check_mode):
+    return bool((params.get("lock") or {}).get("release")) and not check_mode
+
+
+def failure_with_lock(params, error, taken, check_mode):
+    """The failure, saying whether the run still holds the lock it took; with lock.release the
+    lock is given back first (unless the run lost it: then it is another run's)."""
+    if not (params.get("lock") or {}).get("acquire"):
+        return error
+    held = taken is not None and not check_mode and error.details.get("failure") != "lock"
+    error.details["lock_held"] = held
+    if not releases_lock(params, check_mode):
+        return error
+    error.details["lock_released"] = False
+    if not held:
+        return error
+    try:
+        taken.release()
+    except (locking.LockError, AnsibleAWSError) as release_error:
+        return type(error)("{0}; the deploy lock was not released: {1}".format(error, release_error), **error.details)
+    error.details.update(lock_held=False, lock_released=True)
+    return type(error)("{0}; the deploy lock was released".format(error), **error.details)
+
+
+def release_after_success(params, answer, taken):
+    """True once the lock is given back; a release that fails fails the run, saying what was done."""
+    try:
+        taken.release()
+    except (locking.LockError, AnsibleAWSError) as error:
+        details = dict(answer, lock_held=True, lock_released=False)
+        details.pop("msg", None)
+        raise FleetError("{0} done, but the deploy lock of app '{1}' was not released: {2}; release it with "
+                         "cattle.immutable.deploy_lock state=released".format(
+                             ", ".join(answer["actions"]) or "nothing to do", params["app"], error), **details)
+    return True
 
 
 def guarded(ctx, work, build_result):

@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait
 from ansible_collections.cattle.immutable.plugins.module_utils import fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import listeners
@@ -169,7 +169,7 @@ def pause(run, seconds, sleep=time.sleep, clock=time.monotonic):
             run.keeper.renew_if_due()
 
 
-@aws_calls.RETRY
+@RETRY
 def _describe_alarms(cloudwatch, names):
     return cloudwatch.describe_alarms(AlarmNames=names)
 

@@ -27,17 +27,17 @@ import urllib.error
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
-from ansible_collections.cattle.immutable.plugins.module_utils.aws_calls import RETRY
 from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 
 UNCHANGED = "nothing was changed"
 PASSED = "passed"
@@ -57,11 +57,6 @@ NO_ANSWER_TRIES = 5
 # AWS: a command's invocation may not exist yet right after SendCommand.
 INVOCATION_PENDING = ("Pending", "InProgress", "Delayed")
 COMMAND_DOCUMENT = "AWS-RunShellScript"
-# IAM: an instance profile made moments ago may not be usable by EC2 yet.
-RETRY_LAUNCH = AWSRetry.jittered_backoff(
-    retries=6, delay=2, max_delay=10,
-    catch_extra_error_codes=["ThrottlingException", "InvalidParameterValue"],
-)
 
 
 class TestRefusal(Exception):
@@ -76,12 +71,7 @@ class TestFailed(Exception):
         self.evidence = evidence
 
 
-class ImageTestErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(["InvalidInstanceID.NotFound", "TargetGroupNotFound", "RuleNotFound"])
+ImageTestErrorHandler = common.error_handler(["InvalidInstanceID.NotFound", "TargetGroupNotFound", "RuleNotFound"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,14 +98,7 @@ def describe_listeners(elbv2, load_balancer_arn):
 @ImageTestErrorHandler.common_error_handler("describe the listener rules")
 @RETRY
 def describe_rules(elbv2, listener_arn):
-    # DescribeRules has no botocore paginator.
-    rules, marker = [], None
-    while True:
-        page = elbv2.describe_rules(**dict({"ListenerArn": listener_arn}, **({"Marker": marker} if marker else {})))
-        rules.extend(page.get("Rules") or [])
-        marker = page.get("NextMarker")
-        if not marker:
-            return rules
+    return elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn).build_full_result()["Rules"]
 
 
 @ImageTestErrorHandler.common_error_handler("create the test target group")
@@ -157,7 +140,7 @@ def target_health(elbv2, tg_arn, instance_id):
 
 
 @ImageTestErrorHandler.common_error_handler("launch the test instance")
-@RETRY_LAUNCH
+@common.RETRY_UNTIL_INSTANCE_PROFILE_USABLE
 def run_instance(ec2, request):
     return ec2.run_instances(**request)["Instances"][0]
 
@@ -174,12 +157,6 @@ def instance_state(ec2, instance_id):
 @RETRY
 def terminate_instance(ec2, instance_id):
     ec2.terminate_instances(InstanceIds=[instance_id])
-
-
-@ImageTestErrorHandler.common_error_handler("tag the image")
-@RETRY
-def tag_image(ec2, image_id, tags):
-    ec2.create_tags(Resources=[image_id], Tags=ansible_dict_to_boto3_tag_list(tags))
 
 
 @ImageTestErrorHandler.common_error_handler("describe the managed node")
@@ -393,7 +370,7 @@ def refuse(message):
 
 
 def checked_image(ec2, image_id, app):
-    image = fleet_aws.describe_image(ec2, image_id)
+    image = ec2_calls.describe_image(ec2, image_id)
     if image is None:
         refuse("image_id {0}: no such AMI".format(image_id))
     if image.get("State") != "available":
@@ -573,7 +550,7 @@ def record_on_image(ec2, image_id, evidence, finished):
         naming.TAG_TESTED: tested_tag(evidence["result"], finished, evidence["failure"]),
         naming.TAG_TESTED_DIGEST: evidence_digest(evidence),
     }
-    tag_image(ec2, image_id, tags)
+    ec2_calls.create_tags(ec2, [image_id], tags)
     return tags
 
 

@@ -2,19 +2,19 @@
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Finding AMIs: the query an image_info call describes, and the AWS calls it makes."""
+"""Finding AMIs: the DescribeImages query of a search, and the images as snake_case facts."""
 
 from datetime import datetime
 from datetime import timezone
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
-from ansible_collections.amazon.aws.plugins.module_utils.ec2 import describe_images
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 from ansible_collections.amazon.aws.plugins.module_utils.transformation import ansible_dict_to_boto3_filter_list
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 
 
 def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None, fingerprint=None):
@@ -98,15 +98,32 @@ def newest_first(images):
     return sorted(images, key=lambda image: (image.get("creation_date", ""), image["image_id"]), reverse=True)
 
 
+def image_snapshot_ids(image):
+    """Every EBS snapshot in an image's block device mappings, in mapping order."""
+    snapshots = []
+    for mapping in image.get("block_device_mappings") or []:
+        snapshot_id = (mapping.get("ebs") or {}).get("snapshot_id")
+        if snapshot_id and snapshot_id not in snapshots:
+            snapshots.append(snapshot_id)
+    return snapshots
+
+
 def find_images(ec2_client, filters, owners, include_deprecated=False):
-    images = describe_images(ec2_client, **describe_request(filters, owners, include_deprecated))
+    """The images matching `filters` (an Ansible-style dict) and `owners`, as facts, newest first."""
+    images = ec2_calls.describe_images(ec2_client, describe_request(filters, owners, include_deprecated))
     return newest_first([image_facts(image) for image in images])
+
+
+def find_image_by_id(ec2_client, image_id):
+    """The image with this id, whoever owns it, as facts; None when there is none."""
+    found = find_images(ec2_client, image_filters(image_ids=[image_id]), [])
+    return found[0] if found else None
 
 
 def read_stage_pointer(ssm_client, app, stage, prefix):
     """The AMI id a stage points at, with the parameter's name and version (None if unset)."""
     name = naming.stage_parameter_name(app, stage, prefix)
-    parameter = aws_calls.get_parameter(ssm_client, name)
+    parameter = ssm_calls.get_parameter(ssm_client, name)
     if parameter is None:
         return {"name": name, "image_id": None, "version": None}
     return {"name": name, "image_id": parameter["Value"], "version": parameter.get("Version")}

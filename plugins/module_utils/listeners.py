@@ -21,10 +21,10 @@ nothing was changed. Other AWS failures raise AnsibleAWSError (after retries).
 import math
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils.aws_calls import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 
 MIN_WEIGHT = 0
 MAX_WEIGHT = 999
@@ -42,8 +42,7 @@ class ListenerError(Exception):
     """A refusal before any write: the message names the input and says nothing was changed."""
 
 
-class ListenerErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
+ListenerErrorHandler = common.error_handler()
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,46 +250,36 @@ def health_shortfalls(health, weights, min_healthy=None):
 # AWS calls: one call each (pages aside), retried by the collection's policy.
 
 
-def _missing(codes):
-    return is_boto3_error_code(codes)
-
-
 @ListenerErrorHandler.common_error_handler("describe the load balancer")
 @RETRY
 def _describe_load_balancer_by_name(elbv2, name):
     try:
         return elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-    except _missing("LoadBalancerNotFound"):
+    except is_boto3_error_code("LoadBalancerNotFound"):
         raise ListenerError("load_balancer_name: there is no load balancer {0}; {1}".format(name, UNCHANGED)) from None
 
 
-def _pages(call, key, **kwargs):
-    items, marker = [], None
-    while True:
-        page = call(**dict(kwargs, Marker=marker)) if marker else call(**kwargs)
-        items.extend(page.get(key) or [])
-        marker = page.get("NextMarker")
-        if not marker:
-            return items
+def _all_pages(elbv2, operation, key, **kwargs):
+    return elbv2.get_paginator(operation).paginate(**kwargs).build_full_result()[key]
 
 
 @ListenerErrorHandler.common_error_handler("describe the listeners")
 @RETRY
 def _describe_listeners(elbv2, **kwargs):
-    return _pages(elbv2.describe_listeners, "Listeners", **kwargs)
+    return _all_pages(elbv2, "describe_listeners", "Listeners", **kwargs)
 
 
 @ListenerErrorHandler.common_error_handler("describe the listener rules")
 @RETRY
 def _describe_rules(elbv2, **kwargs):
-    return _pages(elbv2.describe_rules, "Rules", **kwargs)
+    return _all_pages(elbv2, "describe_rules", "Rules", **kwargs)
 
 
 def _listener_by_arn(elbv2, listener_arn):
     try:
         return _describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
     except AnsibleAWSError as error:
-        if _is_code(error, ("ListenerNotFound", "ValidationError")):
+        if common.error_code(error) in ("ListenerNotFound", "ValidationError"):
             raise ListenerError("listener_arn: there is no listener {0}; {1}".format(listener_arn, UNCHANGED)) from None
         raise
 
@@ -312,7 +301,7 @@ def _rule_by_arn(elbv2, rule_arn):
     try:
         return _describe_rules(elbv2, RuleArns=[rule_arn])[0]
     except AnsibleAWSError as error:
-        if _is_code(error, ("RuleNotFound", "ValidationError")):
+        if common.error_code(error) in ("RuleNotFound", "ValidationError"):
             raise ListenerError("rule_arn: there is no listener rule {0}; {1}".format(rule_arn, UNCHANGED)) from None
         raise
 
@@ -321,7 +310,7 @@ def _rule_by_priority(elbv2, listener_arn, priority):
     try:
         rules = _describe_rules(elbv2, ListenerArn=listener_arn)
     except AnsibleAWSError as error:
-        if _is_code(error, ("ListenerNotFound",)):
+        if common.error_code(error) in ("ListenerNotFound",):
             raise ListenerError("listener_arn: there is no listener {0}; {1}".format(listener_arn, UNCHANGED)) from None
         raise
     for rule in rules:
@@ -333,12 +322,6 @@ def _rule_by_priority(elbv2, listener_arn, priority):
             listener_arn, priority, priorities, UNCHANGED
         )
     )
-
-
-def _is_code(error, codes):
-    cause = getattr(error, "exception", None)
-    response = getattr(cause, "response", None) or {}
-    return response.get("Error", {}).get("Code") in codes
 
 
 def find_forward_target(elbv2, listener_arn=None, load_balancer_name=None, port=None, rule_arn=None, rule_priority=None):
@@ -387,7 +370,7 @@ def find_known_listener(elbv2, listener_arn, load_balancer_name, port, rule_prio
     try:
         listener = _describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
     except AnsibleAWSError as error:
-        if _is_code(error, ("ListenerNotFound", "ValidationError")):
+        if common.error_code(error) in ("ListenerNotFound", "ValidationError"):
             return None
         raise
     if load_balancer_name_of(listener["LoadBalancerArn"]) != load_balancer_name or int(listener["Port"]) != int(port):
@@ -417,14 +400,14 @@ def describe_target(target):
 @ListenerErrorHandler.common_error_handler("describe the target groups")
 @RETRY
 def _describe_target_groups(elbv2, **kwargs):
-    return _pages(elbv2.describe_target_groups, "TargetGroups", **kwargs)
+    return _all_pages(elbv2, "describe_target_groups", "TargetGroups", **kwargs)
 
 
 def _target_groups_or_none(elbv2, **kwargs):
     try:
         return _describe_target_groups(elbv2, **kwargs)
     except AnsibleAWSError as error:
-        if _is_code(error, ("TargetGroupNotFound", "ValidationError")):
+        if common.error_code(error) in ("TargetGroupNotFound", "ValidationError"):
             return None
         raise
 
@@ -489,7 +472,7 @@ def target_health(elbv2, tg_arn):
     try:
         descriptions = _describe_target_health(elbv2, tg_arn)
     except AnsibleAWSError as error:
-        if _is_code(error, ("TargetGroupNotFound",)):
+        if common.error_code(error) in ("TargetGroupNotFound",):
             raise ListenerError("there is no target group {0}; {1}".format(tg_arn, UNCHANGED)) from None
         raise
     return [

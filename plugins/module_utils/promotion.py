@@ -17,16 +17,15 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
+from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 
 IMAGE_AVAILABLE = "available"
 VALIDATION_PASSED = "passed"
@@ -45,46 +44,20 @@ class Refusal(Exception):
 
 
 # ---------------------------------------------------------------------------------------
-# AWS calls: one call each, retried on throttling and 5xx, errors as AnsibleAWSError.
+# AWS calls: the EC2 and get_parameter calls are _aws's; the other SSM calls follow, one
+# each, retried on throttling and 5xx, errors as AnsibleAWSError.
 
 
-class PromotionErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code("ParameterNotFound")
+PromotionErrorHandler = common.error_handler(["ParameterNotFound"])
 
 
-@PromotionErrorHandler.common_error_handler("describe images")
-@AWSRetry.jittered_backoff()
-def describe_images_by_id(ec2, image_ids):
-    # A filter rather than ImageIds: one unknown id must not fail the lookup of the others.
-    filters = [{"Name": "image-id", "Values": list(image_ids)}]
-    return ec2.describe_images(Filters=filters)["Images"]
-
-
-@PromotionErrorHandler.common_error_handler("tag the image")
-@AWSRetry.jittered_backoff()
-def tag_image(ec2, image_id, tags):
-    ec2.create_tags(Resources=[image_id], Tags=ansible_dict_to_boto3_tag_list(tags))
-
-
-@PromotionErrorHandler.common_error_handler("remove tags from the image")
-@AWSRetry.jittered_backoff()
-def untag_image(ec2, image_id, keys):
-    ec2.delete_tags(Resources=[image_id], Tags=[{"Key": key} for key in keys])
-
-
-@PromotionErrorHandler.common_error_handler("deprecate the image")
-@AWSRetry.jittered_backoff()
 def deprecate_image_soon(ec2, image_id, clock=utc_now):
-    # The time is taken on each attempt: a retry after a backoff must not send one that has passed.
-    ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=earliest_deprecation_time(clock()))
+    """Deprecate the image from the earliest time AWS accepts, as of each attempt's clock()."""
+    ec2_calls.enable_image_deprecation(ec2, image_id, lambda: earliest_deprecation_time(clock()))
 
 
 @PromotionErrorHandler.common_error_handler("write the stage pointer")
-@aws_calls.RETRY
+@common.RETRY
 def write_parameter(ssm, name, image_id, description):
     answer = ssm.put_parameter(
         Name=name,
@@ -98,14 +71,14 @@ def write_parameter(ssm, name, image_id, description):
 
 
 @PromotionErrorHandler.list_error_handler("read the stage pointer history", [])
-@aws_calls.RETRY
+@common.RETRY
 def parameter_history(ssm, name):
     paginator = ssm.get_paginator("get_parameter_history")
     return paginator.paginate(Name=name).build_full_result()["Parameters"]
 
 
 @PromotionErrorHandler.list_error_handler("list the stage pointers of the app", [])
-@aws_calls.RETRY
+@common.RETRY
 def parameters_under(ssm, path):
     paginator = ssm.get_paginator("get_parameters_by_path")
     return paginator.paginate(Path=path, Recursive=False).build_full_result()["Parameters"]
@@ -134,7 +107,7 @@ def wait_for_image(ec2, image_id, timeout):
     DescribeImages is eventually consistent: an AMI created a moment ago may not be
     listed yet, so "not found" is only believed after a short bounded wait.
     """
-    found = poll(lambda: describe_images_by_id(ec2, [image_id]), timeout)
+    found = poll(lambda: ec2_calls.describe_images_by_id(ec2, [image_id]), timeout)
     return found[0] if found else None
 
 
@@ -165,13 +138,6 @@ def app_parameter_path(app, prefix):
 def stage_before(stage, stages):
     position = list(stages).index(stage)
     return stages[position - 1] if position > 0 else None
-
-
-def read_pointer(ssm, app, stage, prefix):
-    """The stage pointer: name, the AMI id it names and its version (None, None when unset)."""
-    name = naming.stage_parameter_name(app, stage, prefix)
-    parameter = aws_calls.get_parameter(ssm, name) or {}
-    return {"name": name, "image_id": parameter.get("Value"), "version": parameter.get("Version")}
 
 
 def pointer_summary(name, version):
@@ -329,7 +295,7 @@ def write_pointer_verified(ssm, name, image_id, description, timeout):
 
 
 def _pointer_at_least(ssm, name, version):
-    parameter = aws_calls.get_parameter(ssm, name)
+    parameter = ssm_calls.get_parameter(ssm, name)
     if parameter and parameter.get("Version", 0) >= version:
         return parameter
     return None
@@ -410,7 +376,7 @@ def promote(ec2, ssm, params, check_mode):
     reasons = promotion_refusals(image, tags, params, skipped)
     if reasons:
         raise Refusal(f"image_id {image_id} cannot be promoted to '{stage}': {'; '.join(reasons)}")
-    pointer = read_pointer(ssm, params["app"], stage, params["prefix"])
+    pointer = image_utils.read_stage_pointer(ssm, params["app"], stage, params["prefix"])
     writes = Writes(check_mode)
     untested = untested_past_first_stage(tags, params, required=False)
     version = apply_promotion(ec2, ssm, params, pointer, tags, writes, forced=skipped is not None, untested=untested)
@@ -444,7 +410,7 @@ def apply_promotion(ec2, ssm, params, pointer, tags, writes, forced, untested=Fa
         version = versions[0] if versions else version
     stage_tag = naming.stage_tag_key(stage)
     if pointer["image_id"] != image_id or stage_tag not in tags:
-        writes.run(f"tag {image_id} {stage_tag}={now}", tag_image, ec2, image_id, {stage_tag: now})
+        writes.run(f"tag {image_id} {stage_tag}={now}", ec2_calls.create_tags, ec2, [image_id], {stage_tag: now})
     return version
 
 
@@ -539,7 +505,7 @@ def good_images(ec2, image_ids, app):
     if not valid_ids:
         return {}
     good = {}
-    for image in describe_images_by_id(ec2, valid_ids):
+    for image in ec2_calls.describe_images_by_id(ec2, valid_ids):
         tags = image_tags(image)
         if image.get("State") == IMAGE_AVAILABLE and tags.get(naming.TAG_APP) == app and naming.TAG_REVOKED not in tags:
             good[image["ImageId"]] = tags
@@ -552,12 +518,13 @@ def apply_revocation(ec2, ssm, params, image, tags, moves, good, writes):
     now = utc_now()
     revoked_tag = tags.get(naming.TAG_REVOKED) or f"{iso8601(now)} {params['reason']}"[:TAG_VALUE_MAX]
     if naming.TAG_REVOKED not in tags:
-        writes.run(f"tag {image_id} {naming.TAG_REVOKED}", tag_image, ec2, image_id, {naming.TAG_REVOKED: revoked_tag})
+        writes.run(f"tag {image_id} {naming.TAG_REVOKED}", ec2_calls.create_tags, ec2, [image_id],
+                   {naming.TAG_REVOKED: revoked_tag})
     for move in moves:
         move_pointer_back(ec2, ssm, params, move, good[move["to"]], iso8601(now), writes)
     stage_tags = sorted(key for key in tags if key.startswith(naming.TAG_STAGE_PREFIX))
     if stage_tags:
-        writes.run(f"remove {', '.join(stage_tags)} from {image_id}", untag_image, ec2, image_id, stage_tags)
+        writes.run(f"remove {', '.join(stage_tags)} from {image_id}", ec2_calls.delete_tags, ec2, [image_id], stage_tags)
     deprecate_as_soon_as_allowed(ec2, image, writes)
     return revoked_tag
 
@@ -584,7 +551,7 @@ def move_pointer_back(ec2, ssm, params, move, target_tags, at, writes):
         move["parameter"]["version"] = versions[0]
     stage_tag = naming.stage_tag_key(move["stage"])
     if stage_tag not in target_tags:
-        writes.run(f"tag {target} {stage_tag}={at}", tag_image, ec2, target, {stage_tag: at})
+        writes.run(f"tag {target} {stage_tag}={at}", ec2_calls.create_tags, ec2, [target], {stage_tag: at})
 
 
 def deprecated_by(image, when):

@@ -16,10 +16,10 @@ from datetime import timedelta
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 
 IMAGE_AVAILABLE = "available"
 IMAGE_PENDING = "pending"
@@ -37,17 +37,6 @@ class PruneError(Exception):
     def __init__(self, message, done):
         super(PruneError, self).__init__(message)
         self.done = done
-
-
-# ---------------------------------------------------------------------------------------
-# AWS calls
-
-
-@aws_calls.ImageErrorHandler.common_error_handler("check that deregistered images are gone")
-@aws_calls.RETRY
-def list_images_still_there(ec2, image_ids):
-    filters = [{"Name": "image-id", "Values": list(image_ids)}]
-    return [image["ImageId"] for image in ec2.describe_images(Filters=filters, IncludeDeprecated=True)["Images"]]
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,7 +118,7 @@ def plan(images, usage, keep, keep_days, now):
                 "image_id": image["image_id"],
                 "name": image.get("name"),
                 "creation_date": image.get("creation_date"),
-                "snapshots": aws_calls.image_snapshot_ids(image),
+                "snapshots": image_utils.image_snapshot_ids(image),
                 "reason": delete_reason(image, keep, keep_days),
             }
         )
@@ -142,7 +131,7 @@ def shared_snapshots(images, kept):
     shared = set()
     for image in images:
         if image["image_id"] in kept_ids:
-            shared.update(aws_calls.image_snapshot_ids(image))
+            shared.update(image_utils.image_snapshot_ids(image))
     return shared
 
 
@@ -173,7 +162,7 @@ def wait_until_deregistered(ec2, image_ids, timeout, sleep=time.sleep, clock=tim
     while remaining:
         remaining = []
         for batch in usage_utils.chunks(image_ids, DESCRIBE_IMAGES_FILTER_MAX):
-            remaining += list_images_still_there(ec2, batch)
+            remaining += images_still_listed(ec2, batch)
         if not remaining:
             return
         if clock() >= deadline:
@@ -186,17 +175,24 @@ def wait_until_deregistered(ec2, image_ids, timeout, sleep=time.sleep, clock=tim
         sleep(WAIT_POLL_SECONDS)
 
 
+def images_still_listed(ec2, image_ids):
+    """The ids among `image_ids` that AWS still lists, deprecated or not."""
+    found = ec2_calls.describe_images_by_id(ec2, image_ids, include_deprecated=True,
+                                            purpose="check that deregistered images are gone")
+    return [image["ImageId"] for image in found]
+
+
 def carry_out(ec2, to_delete, wait_timeout):
     """Deregisters, waits, deletes snapshots. Returns nothing; raises PruneError on failure."""
     done = {"deregistered": [], "snapshots_deleted": []}
     try:
         for item in to_delete:
-            aws_calls.deregister_image(ec2, item["image_id"])
+            ec2_calls.deregister_image(ec2, item["image_id"])
             done["deregistered"].append(item["image_id"])
         wait_until_deregistered(ec2, done["deregistered"], wait_timeout)
         for item in to_delete:
             for snapshot_id in item["snapshots"]:
-                aws_calls.delete_snapshot(ec2, snapshot_id)
+                ec2_calls.delete_snapshot(ec2, snapshot_id)
                 done["snapshots_deleted"].append(snapshot_id)
     except AnsibleAWSError as e:
         raise PruneError("{0} ({1})".format(e.message, describe_progress(done)), done)

@@ -16,14 +16,10 @@ The AWS calls come first, one small function each (retried on throttling and 5xx
 paginated); the pure functions after them turn the answers into references per AMI.
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
-
-RETRY = aws_calls.RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 
 RESOLVE_SSM = "resolve:ssm:"
 LIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
@@ -32,19 +28,9 @@ LAUNCH_CONFIGURATION_NAMES_MAX = 50
 REFERENCE_KINDS = ("launch_templates", "auto_scaling_groups", "instances", "stage_pointers")
 
 
-class UsageErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
-
-    @classmethod
-    def _is_missing(cls):
-        return is_boto3_error_code(
-            [
-                "ParameterNotFound",
-                "ParameterVersionNotFound",
-                "InvalidLaunchTemplateId.NotFound",
-                "InvalidLaunchTemplateName.NotFoundException",
-            ]
-        )
+UsageErrorHandler = common.error_handler(
+    ssm_calls.PARAMETER_MISSING + ("InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException")
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,7 +86,7 @@ def list_parameters_under(ssm, path):
 
 def read_parameter_value(ssm, selector):
     """The value of `name`, `name:version` or `name:label`; None when it does not exist."""
-    parameter = aws_calls.get_parameter(ssm, selector)
+    parameter = ssm_calls.get_parameter(ssm, selector)
     return parameter["Value"] if parameter else None
 
 

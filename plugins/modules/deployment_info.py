@@ -26,62 +26,28 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  app:
-    description:
-      - The app.
-    type: str
-    required: true
-  apps:
-    description:
-      - Every app definition, keyed by app name (the C(cattle_apps) variable; see docs/apps.md).
-    type: dict
-  definition:
-    description:
-      - The definition of O(app) alone.
-    type: dict
   stage:
     description:
       - Only this stage. Without it, every stage of the definition, or with a listener given
         directly, every fleet of the app.
     type: str
+    required: false
   target_stage:
     description:
       - The stage pointer live fleets are compared to for drift.
       - Defaults to each fleet's own stage.
     type: str
-  listener_arn:
-    description:
-      - The listener whose default action (or, with O(rule_priority), rule) forwards to the app's fleets.
-    type: str
-  load_balancer_name:
-    description:
-      - The load balancer whose listener on O(port) forwards to the app's fleets.
-    type: str
-  port:
-    description:
-      - The listener's port, with O(load_balancer_name).
-    type: int
-  rule_arn:
-    description:
-      - A listener rule that forwards to the app's fleets.
-    type: str
-  rule_priority:
-    description:
-      - A rule of the listener, by priority, instead of its default action.
-    type: int
-  prefix:
-    description:
-      - First segment of the stage pointers' SSM parameter path.
-    type: str
-    default: cattle
 notes:
   - Read only; supports check mode. One call per listener, per fleet (target health and launch
     template version), one for all instances, and one per stage pointer.
-  - Throttling and transient errors are retried with jittered backoff.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.app_definition
+  - cattle.immutable.listener
+  - cattle.immutable.stage_pointers
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -279,7 +245,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import deployment
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 
 LISTENER_SOURCES = ["apps", "definition", "listener_arn", "load_balancer_name", "rule_arn"]
 
@@ -295,14 +261,10 @@ def client_factory(module):
 
 def main():
     argument_spec = dict(
-        app_definition.module_options(stage_required=False),
+        shared_options.app_definition(stage_required=False),
+        **shared_options.listener(),
+        **shared_options.stage_pointers(),
         target_stage=dict(type="str"),
-        listener_arn=dict(type="str"),
-        load_balancer_name=dict(type="str"),
-        port=dict(type="int"),
-        rule_arn=dict(type="str"),
-        rule_priority=dict(type="int"),
-        prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,

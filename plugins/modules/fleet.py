@@ -55,26 +55,6 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  app:
-    description:
-      - The app. Its definition comes from O(apps) or O(definition).
-    type: str
-    required: true
-  apps:
-    description:
-      - Every app's definition, app name to definition (usually the variable C(cattle_apps)); the definition of O(app) is
-        used, and an app not in it is refused. Errors name the field as C(apps.<app>.<field>).
-      - Exactly one of O(apps) and O(definition) is required.
-    type: dict
-  definition:
-    description:
-      - The definition of O(app) itself (docs/apps.md). Errors name the field as C(definition.<field>).
-    type: dict
-  stage:
-    description:
-      - The stage whose fleet this is; one of the definition's stages, whose overrides apply.
-    type: str
-    required: true
   image_id:
     description:
       - The AMI. Refused when it does not exist, is not C(available), carries C(cattle:revoked), or carries another
@@ -170,11 +150,14 @@ options:
         M(cattle.immutable.deploy_lock) with C(state=acquired) does - a live lock of another run is refused naming its
         holder, nothing changed; the lock of a run whose lease ran out is taken over (or a live one with
         O(lock.force)), and RV(lock) says from whom; the lock of this run (the same O(lock.run_id)) is renewed. One
-        module run instead of two before the fleet's first write. It never releases the lock; every failure result
-        then says whether the run holds it (RV(lock_held)), and one that could not take it has
+        module run instead of two before the fleet's first write. Unless O(lock.release), it never releases the lock;
+        every failure result then says whether the run holds it (RV(lock_held)), and one that could not take it has
         C(failure=lock_not_taken). In check mode the lock is read, not taken.
-      - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, and with O(lock.acquire) C(dynamodb:PutItem).
-        Without O(lock.acquire), not used in check mode.
+      - With O(lock.release=true) as well, the module gives the lock back when it is done, after success or failure
+        (not one it lost to another run), and RV(lock_released) says so - a whole locked job (the standby retirement
+        of playbooks/terminate.yml) in one module run instead of three.
+      - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, with O(lock.acquire) C(dynamodb:PutItem),
+        with O(lock.release) C(dynamodb:DeleteItem). Without O(lock.acquire), not used in check mode.
     type: dict
     suboptions:
       run_id:
@@ -185,6 +168,12 @@ options:
       acquire:
         description:
           - Take the lock first (see O(lock)).
+        type: bool
+        default: false
+      release:
+        description:
+          - With O(lock.acquire), release the lock when the module is done, whatever the outcome (see O(lock)).
+            Refused without O(lock.acquire).
         type: bool
         default: false
       owner:
@@ -233,8 +222,7 @@ notes:
   - Runs where the task runs; use it on the controller (C(hosts=localhost) or C(delegate_to=localhost)).
   - Check mode finds the fleet and reports what would be done (RV(actions)) without writing or waiting.
   - Supports C(--diff) - existence, fleet state, capacity, listener weight and suspended processes before and after.
-  - Throttling and transient errors of every AWS call are retried with backoff; waits poll with backoff from 0.25 to 5
-    seconds, within ELB's describe rate limits.
+  - Waits poll with backoff from 0.25 to 5 seconds, within ELB's describe rate limits.
   - A new Auto Scaling group is tagged C(cattle:listener) with the listener's ARN; later runs look the listener up by
     that ARN (checked against the definition's load balancer name and port) in one call instead of two.
   - The region is the definition's C(region); a different O(region) is refused.
@@ -245,6 +233,8 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.app_definition
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -435,6 +425,11 @@ lock_held:
     taking it, or in check mode).
   returned: failure, with O(lock.acquire)
   type: bool
+lock_released:
+  description: With O(lock.release), whether the module gave the lock back (false after a failure that left the
+    lock with another run, or when releasing it failed; the message then says why).
+  returned: with O(lock.release), not in check mode
+  type: bool
 previous:
   description: The fleet before the run - C(exists), C(state), C(capacity), C(in_listener), C(weight),
     C(suspended_processes), C(rollback_until), C(image_id).
@@ -494,22 +489,23 @@ standbys:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 
 
 def lock_options():
     """A lock this run holds (renewed while the module waits), or takes first (acquire)."""
     options = locking.held_options()
     options.update(locking.acquire_options())
-    options.update(acquire=dict(type="bool", default=False), owner=dict(type="str"))
+    options.update(acquire=dict(type="bool", default=False), release=dict(type="bool", default=False),
+                   owner=dict(type="str"))
     return options
 
 
 def argument_spec():
     return dict(
-        app_definition.module_options(),
+        shared_options.app_definition(),
         image_id=dict(type="str"),
         fleet_id=dict(type="str"),
         state=dict(type="str", choices=["present", "disabled", "absent"], default="present"),

@@ -33,25 +33,6 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  app:
-    description:
-      - The app. Its definition comes from O(apps) or O(definition); the fleets of O(retire) are found with it.
-    type: str
-    required: true
-  apps:
-    description:
-      - Every app's definition, app name to definition (usually the variable C(cattle_apps)).
-      - Exactly one of O(apps) and O(definition) is required.
-    type: dict
-  definition:
-    description:
-      - The definition of O(app) itself (docs/apps.md).
-    type: dict
-  stage:
-    description:
-      - The stage; its region is the definition's.
-    type: str
-    required: true
   listener_arn:
     description:
       - The listener whose default action forwards to the stage's target groups.
@@ -85,13 +66,6 @@ options:
     type: list
     elements: str
     default: []
-  min_healthy:
-    description:
-      - How many healthy targets a target group whose share grows needs. V(all) (default) means every registered
-        target, and at least one; a whole number N at least N; a percentage such as V(50%) that share of the
-        registered targets, rounded up.
-    type: raw
-    default: all
   retire:
     description:
       - Fleet ids of the fleets that served before, disabled for the rollback window after the last step.
@@ -137,6 +111,9 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.app_definition
+  - cattle.immutable.health_guard
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -216,21 +193,21 @@ new:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import green_switch
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 
 
 def argument_spec():
     return dict(
-        app_definition.module_options(),
+        shared_options.app_definition(),
+        **shared_options.health_guard(),
         listener_arn=dict(type="str"),
         rule_arn=dict(type="str"),
         green_target_group=dict(type="str", required=True),
         steps=dict(type="list", elements="int", default=[100]),
         pause=dict(type="int", default=0),
         alarms=dict(type="list", elements="str", default=[]),
-        min_healthy=dict(type="raw", default="all"),
         retire=dict(type="list", elements="str", default=[]),
         rollback_window=dict(type="int", default=3600),
         lock=dict(type="dict", options=locking.held_options()),

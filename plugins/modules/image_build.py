@@ -174,7 +174,6 @@ notes:
     lines are printed only there.
   - Check mode computes the fingerprint and looks for a reusable image, and returns what would happen; it never runs
     Packer (only C(packer version)) and changes nothing.
-  - Throttling and transient errors of every AWS call are retried with jittered backoff.
   - Packer takes its AWS credentials from the environment; the module's O(access_key), O(secret_key),
     O(session_token), O(profile) and O(region) are passed to it as the standard C(AWS_*) variables.
     E(CHECKPOINT_DISABLE=1) is set; E(PACKER_CONFIG_DIR) and E(PACKER_CACHE_DIR) point at a temporary directory
@@ -195,6 +194,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""

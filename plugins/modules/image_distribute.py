@@ -81,7 +81,6 @@ options:
 notes:
   - Supports check mode; it reports what would change and changes nothing. Copies it would make are
     returned as C(null) in RV(images).
-  - Throttling and transient errors are retried with jittered backoff.
   - The snapshots' C(createVolumePermission) is not shared. Other accounts need it only to copy the AMI themselves,
     not to launch it.
   - With O(wait=false), launch permissions are applied to copies that may still be pending.
@@ -89,6 +88,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""

@@ -67,11 +67,6 @@ options:
       - Stage pointers are looked up under C(/<prefix>/<app>/) for the C(cattle:app) tag of each image.
     type: bool
     default: false
-  prefix:
-    description:
-      - First segment of the SSM parameter path of stage pointers.
-    type: str
-    default: cattle
   owners:
     description:
       - Owners of the AMIs, as account ids or C(self), C(amazon), C(aws-marketplace).
@@ -87,11 +82,12 @@ options:
     default: {}
 notes:
   - Supports check mode; it never changes anything.
-  - Throttling and transient errors are retried with jittered backoff.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.stage_pointers
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -255,6 +251,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
 
 
@@ -333,7 +330,7 @@ def main():
         include_revoked=dict(type="bool", default=False),
         include_deprecated=dict(type="bool", default=False),
         include_usage=dict(type="bool", default=False),
-        prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
+        **shared_options.stage_pointers(),
         owners=dict(type="list", elements="str", default=["self"]),
         filters=dict(type="dict", default={}),
     )

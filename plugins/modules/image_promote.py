@@ -96,11 +96,6 @@ options:
       - Lowest C(cattle:lynis-score) accepted when O(require_validation=true).
     type: int
     default: 0
-  prefix:
-    description:
-      - First segment of the SSM parameter path of stage pointers.
-    type: str
-    default: cattle
   history_size:
     description:
       - How many of the pointer's latest writes to return in RV(history).
@@ -118,11 +113,12 @@ notes:
     revoked AMI again, reports no change.
   - SSM parameters have no compare-and-swap; two promotions of the same stage at once are not
     prevented, but the read-back reports a write that came after ours.
-  - Throttling and transient errors are retried with jittered backoff.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.stage_pointers
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -292,6 +288,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import promotion
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 
 
 def current_user():
@@ -324,7 +321,7 @@ def main():
         require_validation=dict(type="bool", default=True),
         require_tested=dict(type="bool", default=True),
         min_lynis_score=dict(type="int", default=0),
-        prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
+        **shared_options.stage_pointers(),
         history_size=dict(type="int", default=10),
         wait_timeout=dict(type="int", default=10),
     )

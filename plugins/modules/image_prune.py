@@ -39,11 +39,6 @@ options:
       - Keep every image younger than this many days. C(0) keeps none for its age.
     type: int
     default: 14
-  prefix:
-    description:
-      - First segment of the SSM parameter path of stage pointers.
-    type: str
-    default: cattle
   wait_timeout:
     description:
       - How many seconds to wait for deregistered images to disappear before their snapshots are deleted.
@@ -51,13 +46,14 @@ options:
     default: 300
 notes:
   - Supports check mode.
-  - Throttling and transient (5xx) errors are retried with jittered backoff on every call.
   - Launch templates, Auto Scaling groups and instances are looked up in the module's region only.
   - If deleting fails part way, the error says which images were already deregistered and which snapshots deleted.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.stage_pointers
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -136,8 +132,8 @@ kept:
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import pruning
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 
 
 def main():
@@ -145,7 +141,7 @@ def main():
         app=dict(type="str", required=True),
         keep=dict(type="int", default=3),
         keep_days=dict(type="int", default=14),
-        prefix=dict(type="str", default=naming.DEFAULT_PREFIX),
+        **shared_options.stage_pointers(),
         wait_timeout=dict(type="int", default=300),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -73,7 +73,6 @@ options:
 notes:
   - Supports check mode; it reads and plans, and launches nothing.
   - HTTPS listeners are tested without certificate verification, since no certificate names the test host.
-  - Throttling and transient errors are retried with jittered backoff.
   - Needs C(ec2:DescribeImages), C(ec2:RunInstances), C(ec2:DescribeInstances), C(ec2:TerminateInstances),
     C(ec2:CreateTags), C(iam:PassRole) for the instance profile, C(elasticloadbalancing:DescribeLoadBalancers),
     C(DescribeListeners), C(DescribeRules), C(CreateTargetGroup), C(DeleteTargetGroup), C(RegisterTargets),
@@ -83,6 +82,7 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""

@@ -30,25 +30,6 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  app:
-    description:
-      - The app. Its definition comes from O(apps) or O(definition).
-    type: str
-    required: true
-  apps:
-    description:
-      - Every app's definition, app name to definition (usually the variable C(cattle_apps)).
-      - Exactly one of O(apps) and O(definition) is required.
-    type: dict
-  definition:
-    description:
-      - The definition of O(app) itself (docs/apps.md).
-    type: dict
-  stage:
-    description:
-      - The stage to roll back; its load balancer and listener come from the definition.
-    type: str
-    required: true
   standby_fleet_id:
     description:
       - The fleet to give the traffic to. Without it, the newest disabled fleet of the stage.
@@ -58,13 +39,6 @@ options:
       - Roll back to a standby whose AMI was revoked (C(cattle:revoked)); RV(standby.revoked) says so.
     type: bool
     default: false
-  min_healthy:
-    description:
-      - How many healthy targets the standby needs. V(all) (default) means every registered target, and at least one;
-        a whole number N at least N (V(0) turns the guard off); a percentage such as V(50%) that share of the
-        registered targets, rounded up.
-    type: raw
-    default: all
   lock:
     description:
       - Take the app's deploy lock (a DynamoDB item, docs/deploy-lock.md) before anything else is read, as
@@ -113,6 +87,9 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.app_definition
+  - cattle.immutable.health_guard
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -228,9 +205,9 @@ lock_held:
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import rollback_switch
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
 
 
@@ -246,10 +223,10 @@ def fail(module, cause, lock_held, **details):
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
-            app_definition.module_options(),
+            shared_options.app_definition(),
+            **shared_options.health_guard(),
             standby_fleet_id=dict(type="str"),
             allow_revoked=dict(type="bool", default=False),
-            min_healthy=dict(type="raw", default="all"),
             lock=dict(
                 type="dict",
                 options=dict(

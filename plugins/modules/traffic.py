@@ -34,28 +34,6 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  listener_arn:
-    description:
-      - ARN of the listener. With O(rule_priority), the rule of that priority on it.
-      - One of O(listener_arn), O(load_balancer_name) and O(rule_arn) is required.
-    type: str
-  load_balancer_name:
-    description:
-      - Name of the load balancer whose listener on O(port) is meant.
-    type: str
-  port:
-    description:
-      - Port of the listener on O(load_balancer_name).
-    type: int
-  rule_arn:
-    description:
-      - ARN of the listener rule.
-    type: str
-  rule_priority:
-    description:
-      - Priority of the rule on the listener given by O(listener_arn) or O(load_balancer_name)
-        and O(port). Without it (and without O(rule_arn)) the listener's default action is set.
-    type: int
   target_groups:
     description:
       - The target groups the forward action sends traffic to, in this order, and their weights.
@@ -76,16 +54,6 @@ options:
             health-checking its targets.
         type: int
         required: true
-  min_healthy:
-    description:
-      - How many healthy targets a group needs for its share of the traffic to grow.
-      - V(all) (default) means every registered target, and at least one. Targets that are
-        draining (deregistered) do not count as registered.
-      - A whole number N means at least N healthy targets; V(0) turns the guard off.
-      - A percentage such as V(50%) means that share of the registered targets, rounded up and
-        at least one.
-    type: raw
-    default: all
 notes:
   - Supports check mode (the health guard and every check run; nothing is written) and diff
     mode (weights by target group name).
@@ -93,11 +61,15 @@ notes:
     read and nothing is written.
   - Only a forward action can be set; a listener or rule whose action is a redirect or a fixed
     response is refused, nothing changed.
-  - Throttling and transient errors are retried with jittered backoff; the write is idempotent.
+  - One of O(listener_arn), O(load_balancer_name) and O(rule_arn) is required.
+  - The write is idempotent.
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - cattle.immutable.listener
+  - cattle.immutable.health_guard
+  - cattle.immutable.retries
 """
 
 EXAMPLES = r"""
@@ -227,17 +199,15 @@ health:
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
+from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
 from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
 
 
 def main():
     argument_spec = dict(
-        listener_arn=dict(type="str"),
-        load_balancer_name=dict(type="str"),
-        port=dict(type="int"),
-        rule_arn=dict(type="str"),
-        rule_priority=dict(type="int"),
+        shared_options.listener(),
+        **shared_options.health_guard(),
         target_groups=dict(
             type="list",
             elements="dict",
@@ -247,7 +217,6 @@ def main():
                 weight=dict(type="int", required=True),
             ),
         ),
-        min_healthy=dict(type="raw", default="all"),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.ansible import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env
+from fixtures.ansible import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env, module_play
 from fixtures.aws import register_image
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.packer]
@@ -22,14 +22,6 @@ TEMPLATE = REPO_ROOT / "packer" / "sandbox-smoke"
 BUILD_PLAYBOOK = REPO_ROOT / "playbooks" / "build.yml"
 PROGRESS_PREFIX = "image_build: "
 TIMES = {}
-
-BUILD = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: build
-      cattle.immutable.image_build: {args}
-"""
 
 
 @pytest.fixture
@@ -58,7 +50,7 @@ def run_ansible(cmd, env, callback="ansible.posix.json", timeout=600):
 
 def image_build(env, tmp_path, check=False, callback="ansible.posix.json", **args):
     path = tmp_path / f"play-{len(list(tmp_path.glob('play-*.yml')))}.yml"
-    path.write_text(BUILD.format(args=json.dumps(args)))
+    path.write_text(module_play("build", "image_build", args))
     cmd = [str(VENV_BIN / "ansible-playbook"), str(path)] + (["--check"] if check else [])
     run = run_ansible(cmd, env, callback=callback)
     return run

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.ansible import VENV_BIN
+from fixtures.ansible import VENV_BIN, module_play
 from fixtures.aws import register_image
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.packer]
@@ -62,14 +62,7 @@ def base_variables(aws, ec2, ami_name):
 
 
 def find_by_app(playbook):
-    run = playbook("""
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: find
-      cattle.immutable.image_info:
-        app: web
-""")
+    run = playbook(module_play("find", "image_info", {"app": "web"}))
     assert not run.failed, run.explain()
     return run.result("find")["images"]
 

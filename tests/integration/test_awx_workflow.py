@@ -14,7 +14,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import app_defini
 from fixtures.ansible import collections_root
 from fixtures.awx import (JobContext, NodeResult, Workflow, WorkflowRunner, WorkflowState, by_schedule, by_user,
                           by_webhook, job_extra_vars, load_job_templates, load_workflow, meta_vars, part_of)
-from fixtures.aws import register_image
+from fixtures.aws import listener_weights, register_image, target_group_name
 from fixtures.deploy_site import Site, definition, fleet_name
 
 COLLECTION = collections_root() / "ansible_collections" / "cattle" / "immutable"
@@ -60,12 +60,8 @@ class Release:
 
     def weights(self, stage):
         """{target group name: weight} of the stage's listener (a fleet's group has its name)."""
-        action = self.site.elbv2.describe_listeners(ListenerArns=[self.listeners[stage]])["Listeners"][0][
-            "DefaultActions"][0]
-        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or [
-            {"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}]
-        return {group["TargetGroupArn"].split(":targetgroup/")[1].split("/")[0]: group.get("Weight", 1)
-                for group in groups}
+        weights = listener_weights(self.site.elbv2, self.listeners[stage])
+        return {target_group_name(arn): weight for arn, weight in weights.items()}
 
     def live(self, stage):
         return sorted(name for name, weight in self.weights(stage).items() if weight > 0)
@@ -79,7 +75,7 @@ class Release:
 
     def writes(self, stage):
         """The sandbox's record of the stage listener's writes: [{target group name: weight}]."""
-        return [{arn.split(":targetgroup/")[1].split("/")[0]: weight for arn, weight in write["weights"].items()}
+        return [{target_group_name(arn): weight for arn, weight in write["weights"].items()}
                 for write in self.site.aws.control.listener_writes() if write["listener_arn"] == self.listeners[stage]]
 
     def fleet(self, image_id, stage):

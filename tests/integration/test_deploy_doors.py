@@ -2,12 +2,11 @@
 writes nothing and says what it would do, an explicit lock takeover, a rollback that refuses
 a revoked image, who holds the lock in AWX, and what a failed deploy publishes."""
 
-import json
 import re
 
 import pytest
 
-from fixtures.ansible import run_playbook
+from fixtures.ansible import module_play, run_playbook
 from fixtures.deploy_site import SWITCH_TASK, fleet_name, published, writes_in
 
 pytestmark = pytest.mark.sandbox
@@ -254,10 +253,7 @@ def test_a_switch_that_fails_retiring_blue_says_so_and_restores_blue(site, aws_e
 
 def switch_play(tmp_path, args):
     path = tmp_path / "switch.yml"
-    path.write_text("\n".join([
-        "- hosts: localhost", "  gather_facts: false", "  tasks:",
-        "    - name: Switch", f"      cattle.immutable.green_switch: {json.dumps(args)}", "      register: switched",
-    ]) + "\n")
+    path.write_text(module_play("Switch", "green_switch", args))
     return path
 
 

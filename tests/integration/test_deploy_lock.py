@@ -1,29 +1,21 @@
 """cattle.immutable.deploy_lock through real ansible-playbook runs (DynamoDB served by the sandbox)."""
 
-import json
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixtures.ansible import run_playbook
+from fixtures.ansible import module_play, run_playbook
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 
 pytestmark = pytest.mark.sandbox
 
 TABLE = "cattle-deploy-locks"
-LOCK = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: lock
-      cattle.immutable.deploy_lock: {args}
-"""
 WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:CreateTable")
 
 
 def lock_play(**args):
-    return LOCK.format(args=json.dumps(args))
+    return module_play("lock", "deploy_lock", args)
 
 
 def lock_args(**args):

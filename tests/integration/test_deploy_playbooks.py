@@ -279,6 +279,33 @@ def test_terminate_retires_standbys_whose_window_passed_and_never_the_live_fleet
     assert_guarded(site)
 
 
+def test_terminate_refuses_a_live_lock_and_gives_its_own_back_after_a_failure(site, aws_env, aws):
+    site.deploy(aws_env, image_id=site.images[0])
+    site.deploy(aws_env, image_id=site.images[1], rollback_window=0)
+    blue = fleet_name(site, site.images[0])
+    site.plant_lock(run_id="stuck-run", owner="bob@laptop", renewed_ago=5)
+
+    refused = site.run("terminate.yml", aws_env)
+
+    message = failure(refused)
+    assert "bob@laptop" in message and "nothing was changed" in message and "lock was released" not in message
+    assert site.lock()["run_id"]["S"] == "stuck-run" and blue in site.groups()
+    site.plant_lock(run_id="stuck-run", owner="bob@laptop", renewed_ago=1200, lease=900)
+    # Deleting the drained group is refused (as a missing permission would): the lock taken is given back.
+    aws.control.add_fault(service="autoscaling", action="DeleteAutoScalingGroup", kind="client_error",
+                          code="AccessDenied", count=1)
+
+    failed = site.run("terminate.yml", aws_env)
+
+    message = failure(failed)
+    assert "AccessDenied" in message and message.endswith("the deploy lock was released"), message
+    assert published(failed, "cattle_terminate")["result"] == "failed" and site.lock() is None
+    retried = site.run("terminate.yml", aws_env)
+    assert not retried.failed, retried.explain()
+    assert stats(retried, "cattle_terminate")["retired_fleets"] == [blue] and blue not in site.groups()
+    assert stats(retried, "cattle_terminate")["took_over_lock_from"] is None and site.lock() is None
+
+
 def test_terminate_keeps_a_standby_inside_its_window(site, aws_env):
     site.deploy(aws_env, image_id=site.images[0])
     site.deploy(aws_env, image_id=site.images[1], rollback_window=3600)

@@ -5,23 +5,13 @@ an ALB whose listener forwards with weights, and per fleet a launch template, a 
 group and an Auto Scaling group tagged cattle:app, cattle:stage, cattle:fleet, ...
 """
 
-import json
-import subprocess
-
 import pytest
 
-from fixtures.ansible import VENV_BIN, PlaybookRun, ansible_env
+from fixtures.ansible import local_play, module_play, module_task
 from fixtures.aws import eventually, register_image
 
 pytestmark = pytest.mark.sandbox
 
-INFO = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: info
-      cattle.immutable.deployment_info: {args}
-"""
 WRITES = ("Create", "Modify", "Delete", "Put", "Update", "Register", "Deregister", "Attach", "Detach", "Set",
           "Suspend", "Resume", "Tags")
 
@@ -123,7 +113,7 @@ def blue_green(web):
 
 
 def info_play(**args):
-    return INFO.format(args=json.dumps(args))
+    return module_play("info", "deployment_info", args)
 
 
 def info(playbook, **args):
@@ -356,33 +346,16 @@ def test_bad_input_is_refused_naming_it(playbook, web, blue_green, case):
     assert message in result["msg"]
 
 
-FLEET_THEN_INFO = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: fleet
-      cattle.immutable.fleet: {fleet}
-    - name: info
-      cattle.immutable.deployment_info: {info}
-"""
-
-
-def test_reads_a_fleet_the_fleet_module_made(tmp_path, aws_env, web):
+def test_reads_a_fleet_the_fleet_module_made(playbook, web):
     """The contract with cattle.immutable.fleet: what it creates, this module finds and reads."""
     legacy = web.elbv2.create_target_group(Name="web-legacy", Protocol="HTTP", Port=80,
                                            VpcId=web.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
     web.forward({legacy: 1})
     image = web.image(7)
     apps = {"web": web.definition}
-    path = tmp_path / "fleet-then-info.yml"
-    path.write_text(FLEET_THEN_INFO.format(
-        fleet=json.dumps({"app": "web", "apps": apps, "stage": "prod", "image_id": image, "wait_timeout": 60}),
-        info=json.dumps({"app": "web", "apps": apps, "stage": "prod"})))
-    completed = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], env=ansible_env(aws_env),
-                               capture_output=True, text=True, timeout=600, check=False)
-    # The fleet action plugin prints progress lines ("fleet: ...") beside the JSON report.
-    report = "\n".join(line for line in completed.stdout.splitlines() if not line.startswith("fleet: "))
-    run = PlaybookRun(subprocess.CompletedProcess(completed.args, completed.returncode, report, completed.stderr))
+    run = playbook(local_play(
+        module_task("fleet", "fleet", {"app": "web", "apps": apps, "stage": "prod", "image_id": image, "wait_timeout": 60}),
+        module_task("info", "deployment_info", {"app": "web", "apps": apps, "stage": "prod"})))
     assert not run.failed, run.explain()
     made, result = run.result("fleet"), run.result("info")
     (fleet,) = result["fleets"]

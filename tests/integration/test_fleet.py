@@ -3,7 +3,7 @@
 import pytest
 
 from fixtures.ansible import REPO_ROOT, run_playbook
-from fixtures.aws import register_image
+from fixtures.aws import listener_weights, register_image
 from fixtures.fleet_runs import run_fleet
 
 pytestmark = pytest.mark.sandbox
@@ -56,12 +56,7 @@ class App:
         self.image = register_image(ec2, "web-0000000000000001", {"cattle:app": "web"})
 
     def weights(self):
-        actions = self.elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"]
-        forward = actions[0]
-        groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
-        if groups:
-            return {group["TargetGroupArn"]: group.get("Weight", 1) for group in groups}
-        return {forward["TargetGroupArn"]: 1}
+        return listener_weights(self.elbv2, self.listener)
 
     def set_weights(self, weights):
         groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights.items()]

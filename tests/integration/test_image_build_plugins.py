@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from fixtures.ansible import run_playbook
+from fixtures.ansible import module_play, run_playbook
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
@@ -114,8 +114,7 @@ def install_plugin(plugins_dir):
 def build_with(playbook, ec2, packer, template, env_overrides=None):
     source_ami = register_image(ec2, "debian-12-amd64-20260101")
     args = {"app": "web", "template": str(template), "packer_path": str(packer), "vars": {"source_ami": source_ami}}
-    play = {"hosts": "localhost", "gather_facts": False, "tasks": [{"name": "build", "cattle.immutable.image_build": args}]}
-    return playbook(json.dumps([play]), env_overrides=env_overrides)  # JSON is YAML
+    return playbook(module_play("build", "image_build", args), env_overrides=env_overrides)
 
 
 def recorded(record):

@@ -1,9 +1,9 @@
 """cattle.immutable.image_distribute through real ansible-playbook runs against the sandbox."""
 
-import json
 
 import pytest
 
+from fixtures.ansible import module_play
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
@@ -14,19 +14,10 @@ FINGERPRINT = "3f2a9c0d1e4b5a6f7a8b9c0d1e2f3a4b"
 NAME = "web-3f2a9c0d1e4b5a6f"
 WRITES = {"ec2:CopyImage", "ec2:CreateTags", "ec2:ModifyImageAttribute"}
 
-DISTRIBUTE = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: distribute
-      cattle.immutable.image_distribute: {args}
-      register: distributed
-"""
-
 
 def distribute_play(**args):
     args.setdefault("region", SOURCE)
-    return DISTRIBUTE.format(args=json.dumps(args))
+    return module_play("distribute", "image_distribute", args)
 
 
 def distribute(playbook, check=False, **args):

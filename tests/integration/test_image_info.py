@@ -1,27 +1,18 @@
 """cattle.immutable.image_info through real ansible-playbook runs against the sandbox."""
 
 import datetime
-import json
 import time
 
 import pytest
 
+from fixtures.ansible import module_play
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
 
-FIND = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: find
-      cattle.immutable.image_info: {args}
-      register: found
-"""
-
 
 def find_play(**args):
-    return FIND.format(args=json.dumps(args))
+    return module_play("find", "image_info", args)
 
 
 @pytest.fixture

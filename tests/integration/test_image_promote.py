@@ -6,26 +6,18 @@ import re
 
 import pytest
 
-from fixtures.ansible import REPO_ROOT, run_playbook
+from fixtures.ansible import REPO_ROOT, module_play, run_playbook
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
 
-PROMOTE = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: promote
-      cattle.immutable.image_promote: {args}
-      register: promoted
-"""
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WRITES = ("ssm:PutParameter", "ssm:DeleteParameter", "ec2:CreateTags", "ec2:DeleteTags", "ec2:EnableImageDeprecation")
 
 
 def promote_play(**args):
-    return PROMOTE.format(args=json.dumps(args))
+    return module_play("promote", "image_promote", args)
 
 
 def build(ec2, name, app="web", validation="passed", score="70", tested="passed 2026-12-01T00:00:00Z", **extra_tags):

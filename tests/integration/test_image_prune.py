@@ -5,22 +5,14 @@ import time
 
 import pytest
 
+from fixtures.ansible import module_play
 from fixtures.aws import register_image
 
 pytestmark = pytest.mark.sandbox
 
-PRUNE = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: prune
-      cattle.immutable.image_prune: {args}
-      register: pruned
-"""
-
 
 def prune_play(**args):
-    return PRUNE.format(args=json.dumps(args))
+    return module_play("prune", "image_prune", args)
 
 
 def web_image(ec2, number, app="web"):

@@ -14,7 +14,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
 from ansible_collections.cattle.immutable.plugins.module_utils import timestamps
-from fixtures.aws import register_image
+from fixtures.aws import listener_weights, register_image
 from fixtures.fleet_runs import run_fleet
 
 pytestmark = pytest.mark.sandbox
@@ -59,11 +59,7 @@ class App:
         return naming.target_group_name("web", "prod", fleet_spec.fleet_id(stage, self.image))
 
     def weights(self):
-        forward = self.elbv2.describe_listeners(ListenerArns=[self.listener])["Listeners"][0]["DefaultActions"][0]
-        groups = (forward.get("ForwardConfig") or {}).get("TargetGroups")
-        if groups:
-            return {group["TargetGroupArn"]: group.get("Weight", 1) for group in groups}
-        return {forward["TargetGroupArn"]: 1}
+        return listener_weights(self.elbv2, self.listener)
 
     def lock(self, run_id, lease_seconds, force=False):
         """Acquire (or take over, with force) the lock of web as run_id, the way deploy_lock does."""

@@ -4,11 +4,10 @@ Every test ends by checking the sandbox's record of listener writes: no write ma
 after the setup gave traffic to a target group without all its targets healthy.
 """
 
-import json
-
 import pytest
 
-from fixtures.aws import eventually
+from fixtures.ansible import local_play, module_task
+from fixtures.aws import eventually, forward_weights, listener_weights
 
 pytestmark = pytest.mark.sandbox
 
@@ -18,12 +17,7 @@ STICKINESS = {"Enabled": True, "DurationSeconds": 600}
 
 def play(*tasks, diff=False):
     """A playbook of cattle.immutable.traffic tasks: (name, arguments) pairs."""
-    lines = ["- hosts: localhost", "  gather_facts: false", "  tasks:"]
-    for name, args in tasks:
-        lines += [f"    - name: {name}", f"      cattle.immutable.traffic: {json.dumps(args)}"]
-        if diff:
-            lines.append("      diff: true")
-    return "\n".join(lines) + "\n"
+    return local_play(*(module_task(name, "traffic", args, diff=diff) for name, args in tasks))
 
 
 def weights(*pairs):
@@ -42,19 +36,6 @@ def states(elbv2, arn):
 def all_healthy(elbv2, arn):
     found = states(elbv2, arn)
     return bool(found) and set(found) == {"healthy"}
-
-
-def default_weights(elbv2, listener_arn):
-    actions = elbv2.describe_listeners(ListenerArns=[listener_arn])["Listeners"][0]["DefaultActions"]
-    return action_weights(actions)
-
-
-def action_weights(actions):
-    [action] = [action for action in actions if action["Type"] == "forward"]
-    groups = (action.get("ForwardConfig") or {}).get("TargetGroups")
-    if groups:
-        return {group["TargetGroupArn"]: group["Weight"] for group in groups}
-    return {action["TargetGroupArn"]: 1}
 
 
 def mutating_calls(counters):
@@ -100,7 +81,7 @@ class Site:
         eventually(lambda: all_healthy(self.elbv2, self.green))
 
     def weights(self):
-        return default_weights(self.elbv2, self.listener)
+        return listener_weights(self.elbv2, self.listener)
 
 
 @pytest.fixture
@@ -231,7 +212,7 @@ def test_stickiness_and_the_rest_of_the_listener_are_kept(playbook, site, elbv2)
     listener = elbv2.describe_listeners(ListenerArns=[site.listener])["Listeners"][0]
     assert (listener["Port"], listener["Protocol"]) == (80, "HTTP")
     assert listener["DefaultActions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"] == STICKINESS
-    assert action_weights(listener["DefaultActions"]) == {site.green: 1}
+    assert forward_weights(listener["DefaultActions"]) == {site.green: 1}
 
 
 def test_a_rule_is_found_by_priority_and_only_it_changes(playbook, site, elbv2):
@@ -257,7 +238,7 @@ def test_a_rule_is_found_by_priority_and_only_it_changes(playbook, site, elbv2):
 
     assert result["rule_arn"] == rule_arn and result["changed"] is True
     rule = elbv2.describe_rules(RuleArns=[rule_arn])["Rules"][0]
-    assert action_weights(rule["Actions"]) == {site.green: 1, site.blue: 0}
+    assert forward_weights(rule["Actions"]) == {site.green: 1, site.blue: 0}
     assert rule["Conditions"] == conditions
     assert site.weights() == default_before
 

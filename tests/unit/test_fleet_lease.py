@@ -4,43 +4,7 @@ import pytest
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait
 from ansible_collections.cattle.immutable.plugins.module_utils import locking
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class FakeLease:
-    """A LeaseKeeper's interface: renews every `every` seconds, or raises once `lost_at` has passed."""
-
-    def __init__(self, clock, every, lost_at=None):
-        self.clock, self.every, self.lost_at = clock, every, lost_at
-        self.last = clock()
-        self.renewals = []
-
-    def renew_now(self):
-        if self.lost_at is not None and self.clock() >= self.lost_at:
-            raise locking.LockError("run run-1 does not hold the deploy lock of app 'web': it is held by bob@ci")
-        self.last = self.clock()
-        self.renewals.append(self.last)
-
-    def renew_if_due(self):
-        if self.clock() - self.last < self.every:
-            return False
-        self.renew_now()
-        return True
-
-    def seconds_until_due(self):
-        return max(0.0, self.every - (self.clock() - self.last))
+from fixtures.clock import FakeLeaseKeeper
 
 
 def unhealthy_calls(lease):
@@ -53,9 +17,8 @@ def unhealthy_calls(lease):
     }
 
 
-def test_a_long_wait_renews_once_per_interval_and_never_sleeps_past_a_renewal():
-    clock = FakeClock()
-    lease = FakeLease(clock, every=2)
+def test_a_long_wait_renews_once_per_interval_and_never_sleeps_past_a_renewal(clock):
+    lease = FakeLeaseKeeper(clock, every=2)
     poller = fleet_wait.Poller(30, sleep=clock.sleep, clock=clock)
     with pytest.raises(fleet_wait.WaitTimeout):
         fleet_wait.wait_healthy(unhealthy_calls(lease), "web-prod-x", 1, 30, fleet_wait.Progress(None, "x", clock), poller)
@@ -69,9 +32,8 @@ def test_a_long_wait_renews_once_per_interval_and_never_sleeps_past_a_renewal():
     assert len(lease.renewals) < poller.rounds
 
 
-def test_a_lost_lock_stops_the_wait_at_the_next_renewal():
-    clock = FakeClock()
-    lease = FakeLease(clock, every=1, lost_at=3)
+def test_a_lost_lock_stops_the_wait_at_the_next_renewal(clock):
+    lease = FakeLeaseKeeper(clock, every=1, lost_at=3)
     poller = fleet_wait.Poller(600, sleep=clock.sleep, clock=clock)
     with pytest.raises(locking.LockError, match="held by bob@ci"):
         fleet_wait.wait_drained({"targets": lambda: [{"id": "i-0", "state": "draining"}], "lease": lease},
@@ -79,25 +41,22 @@ def test_a_lost_lock_stops_the_wait_at_the_next_renewal():
     assert clock.now < 4.5
 
 
-def test_without_a_lease_the_pause_is_the_backoff():
-    clock = FakeClock()
+def test_without_a_lease_the_pause_is_the_backoff(clock):
     poller = fleet_wait.Poller(60, sleep=clock.sleep, clock=clock)
     poller.pause(fleet_wait.keep_lease({}))
     poller.pause(fleet_wait.keep_lease({"lease": None}))
     assert clock.sleeps == [fleet_wait.FIRST_DELAY, fleet_wait.FIRST_DELAY * fleet_wait.BACKOFF]
 
 
-def test_a_wait_that_ends_at_its_first_poll_renews_nothing():
-    clock = FakeClock()
-    lease = FakeLease(clock, every=2)
+def test_a_wait_that_ends_at_its_first_poll_renews_nothing(clock):
+    lease = FakeLeaseKeeper(clock, every=2)
     calls = {"targets": lambda: [], "lease": lease}
     fleet_wait.wait_drained(calls, "web-prod-x", 0, 60, fleet_wait.Progress(None, "x", clock),
                             fleet_wait.Poller(60, sleep=clock.sleep, clock=clock))
     assert lease.renewals == []
 
 
-def test_a_due_renewal_never_makes_the_poll_spin():
-    clock = FakeClock()
+def test_a_due_renewal_never_makes_the_poll_spin(clock):
     poller = fleet_wait.Poller(60, sleep=clock.sleep, clock=clock)
     poller.pause(0)
     assert clock.sleeps == [fleet_wait.MIN_SLEEP]

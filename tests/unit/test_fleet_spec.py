@@ -216,19 +216,7 @@ def test_launch_failures_count_only_while_the_newest_launch_failed():
     assert fleet_wait.launch_failures([]) == []
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-def test_waiting_backs_off_and_times_out_with_the_reasons():
-    clock = FakeClock()
+def test_waiting_backs_off_and_times_out_with_the_reasons(clock):
     poller = fleet_wait.Poller(10, sleep=clock.sleep, clock=clock)
     calls = {
         "group": lambda: group_with("InService"),
@@ -242,8 +230,7 @@ def test_waiting_backs_off_and_times_out_with_the_reasons():
     assert poller.rounds < 12 and poller.delay == fleet_wait.MAX_DELAY
 
 
-def test_failed_launches_stop_the_wait_at_once():
-    clock = FakeClock()
+def test_failed_launches_stop_the_wait_at_once(clock):
     calls = {
         "group": group_with,
         "targets": lambda: [],
@@ -256,8 +243,7 @@ def test_failed_launches_stop_the_wait_at_once():
     assert clock.now == 0
 
 
-def test_the_drain_waits_for_targets_then_instances(tmp_path):
-    clock = FakeClock()
+def test_the_drain_waits_for_targets_then_instances(tmp_path, clock):
     rounds = iter([
         ([{"id": "i-0", "state": "draining"}], None),
         ([], group_with("Terminating")),
@@ -279,8 +265,7 @@ def test_the_drain_waits_for_targets_then_instances(tmp_path):
     assert lines[-1].startswith("web-prod-x: drained")
 
 
-def test_progress_repeats_a_line_only_as_a_heartbeat(tmp_path):
-    clock = FakeClock()
+def test_progress_repeats_a_line_only_as_a_heartbeat(tmp_path, clock):
     path = tmp_path / "progress"
     progress = fleet_wait.Progress(str(path), "f", clock)
     progress.say("healthy 0/2")
@@ -297,8 +282,7 @@ def replacement(instance_id):
                      "health check failure.", "StartTime": datetime.now(timezone.utc)}
 
 
-def test_instances_replaced_for_failing_the_health_check_end_the_wait_with_the_count():
-    clock = FakeClock()
+def test_instances_replaced_for_failing_the_health_check_end_the_wait_with_the_count(clock):
     rounds = iter([["i-1", "i-2"], ["i-2", "i-3"], ["i-3", "i-4"]])
     activity_calls = []
 
@@ -322,8 +306,7 @@ def test_instances_replaced_for_failing_the_health_check_end_the_wait_with_the_c
     assert len(activity_calls) == 2  # read only when an instance had left the group
 
 
-def test_a_wait_whose_instances_stay_makes_no_activity_call():
-    clock = FakeClock()
+def test_a_wait_whose_instances_stay_makes_no_activity_call(clock):
     healthy_after = iter([[], [], [{"id": "i-0", "state": "healthy"}]])
     calls = {"group": lambda: group_with("InService"), "targets": lambda: next(healthy_after),
              "activities": lambda: pytest.fail("no instance left the group: no reason to read activities")}

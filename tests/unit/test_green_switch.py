@@ -5,6 +5,7 @@ tests/integration (deploy.yml and the module)."""
 import pytest
 
 from ansible_collections.cattle.immutable.plugins.module_utils import green_switch
+from fixtures.clock import FakeLeaseKeeper
 
 PREFIX = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/"
 BLUE, GREEN, OLD, PLACEHOLDER = (PREFIX + name + "/0000000000000" + str(n)
@@ -53,42 +54,13 @@ def test_no_step_is_written_when_only_green_serves():
     assert green_switch.plan_steps({PLACEHOLDER: 0, BLUE: 0, GREEN: 100}, GREEN, [10, 50, 100]) == []
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
-
-
-class Keeper:
-    """A LeaseKeeper that is due every `every` seconds of the fake clock."""
-
-    def __init__(self, clock, every):
-        self.clock, self.every, self.last, self.renewals = clock, every, clock(), []
-
-    def seconds_until_due(self):
-        return max(0.0, self.every - (self.clock() - self.last))
-
-    def renew_if_due(self):
-        if self.clock() - self.last >= self.every:
-            self.last = self.clock()
-            self.renewals.append(self.last)
-
-
 class Run:
     def __init__(self, keeper):
         self.keeper = keeper
 
 
-def test_a_pause_longer_than_a_third_of_the_lease_renews_the_lock_on_time():
-    clock = Clock()
-    keeper = Keeper(clock, every=300)
+def test_a_pause_longer_than_a_third_of_the_lease_renews_the_lock_on_time(clock):
+    keeper = FakeLeaseKeeper(clock, every=300)
 
     green_switch.pause(Run(keeper), 700, sleep=clock.sleep, clock=clock)
 
@@ -96,7 +68,6 @@ def test_a_pause_longer_than_a_third_of_the_lease_renews_the_lock_on_time():
     assert keeper.renewals == [300, 600]
 
 
-def test_a_pause_without_a_lock_sleeps_once():
-    clock = Clock()
+def test_a_pause_without_a_lock_sleeps_once(clock):
     green_switch.pause(Run(None), 5, sleep=clock.sleep, clock=clock)
     assert clock.sleeps == [5]

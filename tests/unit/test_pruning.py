@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from ansible_collections.cattle.immutable.plugins.module_utils import aws_calls
+from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils import pruning
 from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
 
@@ -97,7 +97,7 @@ def test_pending_images_are_never_deleted():
 def test_every_snapshot_of_an_image_is_listed_once():
     candidate = image(1, 1, snapshots=["snap-a", "snap-b", "snap-a"])
     candidate["block_device_mappings"].append({"device_name": "/dev/xvdz", "virtual_name": "ephemeral0"})
-    assert aws_calls.image_snapshot_ids(candidate) == ["snap-a", "snap-b"]
+    assert image_utils.image_snapshot_ids(candidate) == ["snap-a", "snap-b"]
 
 
 def test_a_snapshot_a_kept_image_shares_is_not_deleted():
@@ -145,25 +145,14 @@ class FakeEC2:
         return {"Images": [{"ImageId": image_id} for image_id in still]}
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
-def test_waits_until_deregistered_images_are_gone():
-    ec2, clock = FakeEC2(listed_for=2), FakeClock()
+def test_waits_until_deregistered_images_are_gone(clock):
+    ec2 = FakeEC2(listed_for=2)
     pruning.wait_until_deregistered(ec2, ["ami-00000001"], timeout=10, sleep=clock.sleep, clock=clock)
     assert ec2.polls == 3 and clock.now == 2 * pruning.WAIT_POLL_SECONDS
 
 
-def test_the_wait_is_bounded():
-    ec2, clock = FakeEC2(listed_for=1000), FakeClock()
+def test_the_wait_is_bounded(clock):
+    ec2 = FakeEC2(listed_for=1000)
     with pytest.raises(pruning.PruneError) as error:
         pruning.wait_until_deregistered(ec2, ["ami-00000001"], timeout=5, sleep=clock.sleep, clock=clock)
     assert "ami-00000001 still listed 5 s after deregistration" in str(error.value)
