@@ -152,10 +152,6 @@ def validate_lock(params):
     lock = lock_reference(params)
     if lock is None:
         return
-    if params["lock"].get("release") and not params["lock"].get("acquire"):
-        raise Refusal("lock.release: the module gives back only a lock it took itself, so it needs "
-                      "lock.acquire=true (release a lock taken earlier with cattle.immutable.deploy_lock "
-                      "state=released); {0}".format(UNCHANGED))
     try:
         locking.validate_renewal(params["app"], lock["table"], lock["run_id"], lock["lease_seconds"])
         lock_request(params)

@@ -105,7 +105,7 @@ def run_locked(params, make_client, check_mode, progress_path, taken):
     validate_params(params, stage_def)
     ctx = Context(params, Clients(make_client, stage_def["region"]), definition, stage_def, check_mode, progress_path)
     ctx.lease = lease_keeper(params, make_client, stage_def, check_mode)
-    lock = take_lock(params, make_client, stage_def, check_mode)
+    lock = take_lock(params, make_client, stage_def, check_mode) or held_lock(params, make_client, stage_def)
     if lock is not None:
         taken.append(lock)
     if params.get("standbys"):
@@ -116,8 +116,18 @@ def run_locked(params, make_client, check_mode, progress_path, taken):
     return answer
 
 
+def held_lock(params, make_client, stage_def):
+    """The lock an earlier task took, to give back (lock.release without lock.acquire); else None."""
+    reference = lock_reference(params)
+    if reference is None or not params["lock"].get("release"):
+        return None
+    client = make_client("dynamodb", reference["region"] or stage_def["region"])
+    return TakenLock(None, client, {"app": params["app"], "run_id": reference["run_id"], "table": reference["table"]})
+
+
 class TakenLock(object):
-    """The lock this run took (option lock.acquire): what taking it said, and the client to give it back with."""
+    """The lock this run holds: what taking it said (None when an earlier task took it), and the
+    client to give it back with."""
 
     def __init__(self, result, client, request):
         self.result = result
@@ -156,16 +166,20 @@ def releases_lock(params, check_mode):
 
 
 def failure_with_lock(params, error, taken, check_mode):
-    """The failure, saying whether the run still holds the lock it took; with lock.release the
-    lock is given back first (unless the run lost it: then it is another run's)."""
-    if not (params.get("lock") or {}).get("acquire"):
+    """The failure, saying whether the run still holds the lock (with lock.acquire or
+    lock.release); with lock.release the lock is given back first (unless the run lost it:
+    then it is another run's)."""
+    option = params.get("lock") or {}
+    if not (option.get("acquire") or option.get("release")):
         return error
-    held = taken is not None and not check_mode and error.details.get("failure") != "lock"
+    # Without acquire the lock came from an earlier task: the run holds it unless it lost it.
+    took = taken is not None if option.get("acquire") else True
+    held = took and not check_mode and error.details.get("failure") != "lock"
     error.details["lock_held"] = held
     if not releases_lock(params, check_mode):
         return error
     error.details["lock_released"] = False
-    if not held:
+    if not held or taken is None:
         return error
     try:
         taken.release()

@@ -25,11 +25,9 @@ import time
 import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
 from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601, parse_iso8601, utc_now
 
 DEFAULT_TABLE = "cattle-deploy-locks"
@@ -41,10 +39,7 @@ TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX
 # Rounds of read-decide-write when other writers keep changing the item under us.
 MAX_ROUNDS = 5
 
-# AWSRetry knows the query APIs' codes; DynamoDB throttles with these.
-RETRY = AWSRetry.jittered_backoff(
-    catch_extra_error_codes=["ThrottlingException", "ProvisionedThroughputExceededException"]
-)
+RETRY = common.RETRY_DYNAMODB_THROTTLING
 
 STATE_ACQUIRED = "acquired"
 STATE_RENEWED = "renewed"
@@ -283,8 +278,7 @@ def validate_renewal(app, table, run_id, lease_seconds):
 # A conditional write answers (True, answer) when its condition held, (False, item) when not.
 
 
-class LockErrorHandler(AWSErrorHandler):
-    _CUSTOM_EXCEPTION = AnsibleAWSError
+LockErrorHandler = common.error_handler()
 
 
 def _missing_table(table):

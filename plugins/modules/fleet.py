@@ -153,9 +153,10 @@ options:
         module run instead of two before the fleet's first write. Unless O(lock.release), it never releases the lock;
         every failure result then says whether the run holds it (RV(lock_held)), and one that could not take it has
         C(failure=lock_not_taken). In check mode the lock is read, not taken.
-      - With O(lock.release=true) as well, the module gives the lock back when it is done, after success or failure
-        (not one it lost to another run), and RV(lock_released) says so - a whole locked job (the standby retirement
-        of playbooks/terminate.yml) in one module run instead of three.
+      - With O(lock.release=true) the module gives the lock back when it is done, after success or failure (not one
+        it lost to another run), and RV(lock_released) says so. With O(lock.acquire) that makes a whole locked job in one module
+        run instead of three (the standby retirement of playbooks/terminate.yml); without it, the last task of a
+        locked job releases the lock an earlier one took (the standby's return to service in playbooks/rollback.yml).
       - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, with O(lock.acquire) C(dynamodb:PutItem),
         with O(lock.release) C(dynamodb:DeleteItem). Without O(lock.acquire), not used in check mode.
     type: dict
@@ -172,8 +173,7 @@ options:
         default: false
       release:
         description:
-          - With O(lock.acquire), release the lock when the module is done, whatever the outcome (see O(lock)).
-            Refused without O(lock.acquire).
+          - Release the lock when the module is done, whatever the outcome (see O(lock)).
         type: bool
         default: false
       owner:
@@ -421,9 +421,9 @@ lock:
   returned: always
   type: dict
 lock_held:
-  description: With O(lock.acquire), whether the run holds the lock after the failure (false when it failed before
-    taking it, or in check mode).
-  returned: failure, with O(lock.acquire)
+  description: With O(lock.acquire) or O(lock.release), whether the run holds the lock after the failure (false when
+    it failed before taking it, gave it back, lost it, or in check mode).
+  returned: failure, with O(lock.acquire) or O(lock.release)
   type: bool
 lock_released:
   description: With O(lock.release), whether the module gave the lock back (false after a failure that left the

@@ -70,6 +70,16 @@ def test_without_release_or_in_check_mode_nothing_is_released(params, check_mode
     assert error.details["lock_held"] is not check_mode
 
 
-def test_release_without_acquire_is_refused_before_anything():
-    with pytest.raises(Refusal, match=r"^lock.release: .* needs lock.acquire=true .*; nothing was changed"):
-        validate_lock(lock_params(acquire=False))
+def test_without_acquire_release_gives_back_the_lock_an_earlier_task_took():
+    taken = RecordedLock()
+    error = fleets.failure_with_lock(lock_params(acquire=False), FleetError("drain timed out"), taken, False)
+    assert taken.releases == 1 and (error.details["lock_held"], error.details["lock_released"]) == (False, True)
+
+
+def test_without_acquire_a_failure_before_the_lock_was_known_leaves_it_held_for_the_caller():
+    error = fleets.failure_with_lock(lock_params(acquire=False), Refusal("apps.web: bad; nothing was changed"), None, False)
+    assert (error.details["lock_held"], error.details["lock_released"]) == (True, False)
+
+
+def test_release_without_acquire_is_a_valid_request():
+    validate_lock(lock_params(acquire=False))

@@ -19,6 +19,11 @@ JSON_API_THROTTLING = "ThrottlingException"
 
 RETRY = AWSRetry.jittered_backoff(catch_extra_error_codes=[JSON_API_THROTTLING])
 
+# DynamoDB throttles with its own codes besides ThrottlingException.
+RETRY_DYNAMODB_THROTTLING = AWSRetry.jittered_backoff(
+    catch_extra_error_codes=[JSON_API_THROTTLING, "ProvisionedThroughputExceededException"]
+)
+
 # EC2 is eventually consistent: an image or snapshot created a moment ago may be "not
 # found" by the next call for a while.
 RETRY_UNTIL_NEW_IMAGE_VISIBLE = AWSRetry.jittered_backoff(
