@@ -92,7 +92,8 @@ BUILD_TASK = "Build the image of " + APP
 GREEN_TASK = "Bring up the green fleet at weight 0 and wait until every instance is healthy"
 SWITCH_TASK = "Switch traffic to green, keep the old fleets for the rollback window, release the deploy lock"
 CLEANUP_TASK = "Retire the standby fleets whose window has passed (drain, then delete)"
-TERMINATE_TASK = CLEANUP_TASK  # terminate.yml's task for one stage, cleanup.yml's loops over the stages
+# terminate.yml's one task for one stage (it also takes and gives back the lock); cleanup.yml's loops over the stages.
+TERMINATE_TASK = "Retire the standby fleets whose window has passed (drain, then delete), under the deploy lock"
 TEST_TASK = "Test the image on one instance behind the load balancer"
 SUMMARY_TASK = "Say what the pipeline did"
 STATE_TASK = "Read the deployment"
