@@ -31,7 +31,8 @@ def app_site(ec2, elbv2, aws_network, boto3_client, content_ami):
         "region": "us-east-1", "vpc_id": aws_network.vpc_id, "subnets": aws_network.subnet_ids,
         "security_groups": [security_group["GroupId"]], "instance_type": "t3.micro",
         "capacity": {"min": 1, "max": 2, "desired": 1}, "port": 8080, "health_check": dict(HEALTH),
-        "grace_period": 20, "user_data": TEST_APP,
+        # Covers the test app's start on a busy machine (it answered late there more than once).
+        "grace_period": 60, "user_data": TEST_APP,
         "load_balancer": {"name": "web-alb", "listener_port": 80}, "stages": ["dev", "prod"],
         "image_tests": {"http_checks": [{"path": "/", "status": 200, "body": "^i-[0-9a-f]+$"},
                                         {"path": "/missing", "status": 404}]},
@@ -104,6 +105,7 @@ def test_a_good_image_passes_on_an_instance_behind_its_own_rule_and_the_result_i
 
 def test_a_broken_image_fails_with_its_evidence_tagged_and_never_gets_a_request(app_site, aws, aws_env):
     app_site["definition"]["user_data"] = "#!/bin/sh\necho the app never starts\n"
+    app_site["definition"]["grace_period"] = 10  # no app will ever answer: no need to wait longer
 
     run = validate(app_site, aws_env)
 
