@@ -53,7 +53,7 @@ from fixtures.ansible import run_playbook  # noqa: E402
 from fixtures.aws import Network  # noqa: E402
 from fixtures.deploy_site import Site, fleet_name  # noqa: E402
 from fixtures.live import TEST_APP, capture_content_ami  # noqa: E402
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait  # noqa: E402
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait  # noqa: E402
 
 HEALTH_INTERVAL = 5
 HEALTHY_THRESHOLD = 2
@@ -267,7 +267,7 @@ def poll_interval_at(elapsed):
     """(the fleet module's pause before its first poll at or after `elapsed` s into its wait, that poll's time).
 
     Its polls start at once, then pause FIRST_DELAY, each pause BACKOFF times the last, up to MAX_DELAY
-    (fleet_wait.py): a fleet healthy at `elapsed` is seen at the next poll, at most one pause later.
+    (_fleet/wait.py): a fleet healthy at `elapsed` is seen at the next poll, at most one pause later.
     """
     at, pause, last = 0.0, fleet_wait.FIRST_DELAY, 0.0
     while at < elapsed:
@@ -478,7 +478,7 @@ def poll_times():
 
 def poll_statement():
     return ("fleet module poll interval: {2} s - it polls at once, then after {0} s, each pause {1}x the last, up to "
-            "{2} s (plugins/module_utils/fleet_wait.py): at {3} s, then every {2} s".format(
+            "{2} s (plugins/module_utils/_fleet/wait.py): at {3} s, then every {2} s".format(
                 fleet_wait.FIRST_DELAY, fleet_wait.BACKOFF, fleet_wait.MAX_DELAY,
                 ", ".join(str(at) for at in poll_times())))
 

@@ -24,7 +24,7 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.cattle.immutable.plugins.module_utils import build_packer
+from ansible_collections.cattle.immutable.plugins.module_utils._build import packer as build_packer
 from ansible_collections.cattle.immutable.plugins.plugin_utils.progress import ProgressThread
 
 DEFAULT_PROGRESS_INTERVAL = 15

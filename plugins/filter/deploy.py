@@ -2,11 +2,11 @@
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the deploy, rollback and terminate playbooks: the inputs' checks live in
-module_utils/run_request.py and the traffic arithmetic in module_utils/switch_plan.py
+module_utils/_pipeline/run_request.py and the traffic arithmetic in module_utils/_traffic/switch_plan.py
 (both unit-tested); these only hand them over."""
 
-from ansible_collections.cattle.immutable.plugins.module_utils import run_request
-from ansible_collections.cattle.immutable.plugins.module_utils import switch_plan
+from ansible_collections.cattle.immutable.plugins.module_utils._pipeline import run_request
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
 
 
 def run_request_filter(given, kind, apps=None):

@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of pipeline.yml: its plan and its record (module_utils/pipeline_record.py)."""
+"""Filters of pipeline.yml: its plan and its record (module_utils/_pipeline/record.py)."""
 
-from ansible_collections.cattle.immutable.plugins.module_utils import pipeline_record
+from ansible_collections.cattle.immutable.plugins.module_utils._pipeline import record as pipeline_record
 
 
 def pipeline_plan(app, definition, stop_after=None, image_id=None, given=()):

@@ -49,7 +49,7 @@ _raw:
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.cattle.immutable.plugins.module_utils import run_identity
+from ansible_collections.cattle.immutable.plugins.module_utils._pipeline import run_identity
 
 NAMES = ("lock_owner", "run_id", "awx_user_name", "awx_webhook_event_type", "awx_webhook_event_ref",
          "awx_schedule_name", "awx_parent_job_schedule_name", "awx_job_id", "awx_workflow_job_id")

@@ -6,7 +6,7 @@
 
 Traffic to green in steps (all at once is one step of 100), each step one health-guarded
 listener write; between steps a pause, the canary alarms and the deploy lock renewed. Then
-the fleets that served are disabled for the rollback window (fleets.py, as the fleet module
+the fleets that served are disabled for the rollback window (fleet.py, as the fleet module
 does it) and the lock is released. One module run instead of one per write: each run costs
 most of a second of Ansible's own work, between "green is healthy" and "green serves".
 
@@ -18,15 +18,17 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_wait
-from ansible_collections.cattle.immutable.plugins.module_utils import fleets
-from ansible_collections.cattle.immutable.plugins.module_utils import listeners
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-from ansible_collections.cattle.immutable.plugins.module_utils import switch_plan
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
+from ansible_collections.cattle.immutable.plugins.module_utils import fleet as fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import is_fleet_id
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import resolve_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import is_fleet_id
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import resolve_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
 
 UNCHANGED = listeners.UNCHANGED
 PHASE_SWITCH = "switch"
@@ -37,15 +39,17 @@ ALARM = "ALARM"
 MAX_ALARMS = 100
 
 
-class SwitchRefused(Exception):
+class SwitchRefused(Refusal):
     """Refused before the first write: nothing was changed. The message names the input."""
 
 
-class SwitchFailed(Exception):
+class SwitchFailed(CattleError):
     """Stopped in `phase` (switch, retire or unlock); `done` is the result so far."""
 
     def __init__(self, message, phase, done):
-        super(SwitchFailed, self).__init__(message)
+        super(SwitchFailed, self).__init__(
+            message, phase=phase, changed=bool(done["steps"] or done["retired"]),
+            steps=done["steps"], retired=done["retired"])
         self.phase = phase
         self.done = done
 
@@ -248,6 +252,10 @@ def release(run):
 
 # ---------------------------------------------------------------------------------------
 # The whole run.
+
+
+def run_module(module):
+    return run_switch(module.params, client_factory(module), module.check_mode, module.params["progress_path"])
 
 
 def run_switch(params, make_client, check_mode, progress_path=None):

@@ -9,7 +9,7 @@ Scaling groups (their tags say which fleet is a standby, since when, and which A
 the listener (by the `cattle:listener` tag a fleet carries, else by the definition's name and
 port), the standby's AMI (revoked?) and, as the health guard, its targets. Then one listener
 write. Every refusal comes before it and changes nothing. With `lock` it first takes the app's
-deploy lock (locking.py, as deploy_lock does) in the same run: each module run costs most of a
+deploy lock (_lock/locking.py, as deploy_lock does) in the same run: each module run costs most of a
 second of Ansible's own work, and traffic waits for all of them. Disabling the fleets that
 served and making the standby active again are the playbook's next tasks
 (cattle.immutable.fleet): they can wait until traffic is back.
@@ -18,20 +18,22 @@ served and making the standby active again are the playbook's next tasks
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cattle.immutable.plugins.module_utils import deployment
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_aws
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
-from ansible_collections.cattle.immutable.plugins.module_utils import listeners
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
-from ansible_collections.cattle.immutable.plugins.module_utils import switch_plan
+from ansible_collections.cattle.immutable.plugins.module_utils import deployment_info as deployment
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import Context
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import FleetError
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import find_app_groups
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import find_listener
-from ansible_collections.cattle.immutable.plugins.module_utils.fleet_context import resolve_definition
-from ansible_collections.cattle.immutable.plugins.module_utils.timestamps import iso8601
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
+from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import Context
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import FleetError
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import find_app_groups
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import find_listener
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import resolve_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
 
 UNCHANGED = listeners.UNCHANGED
 FLEET_FIELDS = ("fleet_id", "name", "status", "weight", "image_id", "target_group", "created_at", "fleet_state")
@@ -195,6 +197,24 @@ def run(params, make_client, check_mode):
         return switch_to_standby(ctx, params, lock)
     except (RollbackRefused, listeners.ListenerError, AnsibleAWSError) as error:
         raise SwitchFailed(error, lock_held=lock is not None and not check_mode)
+
+
+def run_module(module):
+    """The rollback_switch module's run; every failure says whether the run holds the lock it took."""
+    try:
+        return run(module.params, client_factory(module), module.check_mode)
+    except SwitchFailed as failed:
+        raise failure(failed.cause, failed.lock_held) from failed
+    except (locking.LockError, locking.TableNotReady) as error:
+        raise locking.lock_failure(error, lock_held=False) from error
+    except (RollbackRefused, listeners.ListenerError, AnsibleAWSError) as error:
+        raise failure(error, False) from error
+
+
+def failure(cause, lock_held):
+    if isinstance(cause, AnsibleAWSError):
+        return CattleError(cause.message, aws_error=cause, lock_held=lock_held)
+    return CattleError(str(cause), lock_held=lock_held)
 
 
 def switch_to_standby(ctx, params, lock):

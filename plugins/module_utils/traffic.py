@@ -11,8 +11,9 @@ only reads, so every refusal leaves AWS as it was.
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils import listeners
-from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic.listeners import ListenerError
 
 UNCHANGED = listeners.UNCHANGED
 
@@ -176,3 +177,10 @@ def result(target, current, new, changed, health):
             "after": configuration(new)["weights_by_name"],
         },
     }
+
+
+def run_module(module):
+    try:
+        return set_weights(module.client("elbv2"), module.params, module.check_mode)
+    except ListenerError as error:
+        raise Refusal(error) from error

@@ -253,21 +253,11 @@ table_created:
   sample: false
 """
 
-import getpass
-import socket
-
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-
-
-def default_owner():
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+from ansible_collections.cattle.immutable.plugins.module_utils import deploy_lock
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 
 def main():
@@ -283,20 +273,7 @@ def main():
         **locking.acquire_options(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    request = dict(module.params)
-    request["owner"] = request["owner"] or default_owner()
-    try:
-        locking.validate_request(request)
-        result = locking.run(module.client("dynamodb"), request, check_mode=module.check_mode)
-    except locking.LockHeld as e:
-        module.fail_json(msg=f"{e}; nothing was changed", holder=locking.holder_view(e.holder, locking.utc_now()))
-    except locking.LockError as e:
-        module.fail_json(msg=f"{e}; nothing was changed")
-    except locking.TableNotReady as e:
-        module.fail_json(msg=f"{e}; the lock was not taken, retry once the table is ACTIVE", changed=True)
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    end_module(module, deploy_lock.run_module)
 
 
 if __name__ == "__main__":

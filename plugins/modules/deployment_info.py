@@ -240,23 +240,13 @@ inconsistencies:
   elements: str
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
-from ansible_collections.cattle.immutable.plugins.module_utils import deployment
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils import deployment_info as deployment
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 LISTENER_SOURCES = ["apps", "definition", "listener_arn", "load_balancer_name", "rule_arn"]
-
-
-def client_factory(module):
-    """make_client(service, region): the definition's region, or the module's when None."""
-
-    def make_client(service, region):
-        return module.client(service, region=region) if region else module.client(service)
-
-    return make_client
 
 
 def main():
@@ -272,15 +262,7 @@ def main():
         mutually_exclusive=[LISTENER_SOURCES],
         required_one_of=[LISTENER_SOURCES],
     )
-    try:
-        result = deployment.run(module.params, client_factory(module))
-    except (deployment.InfoError, app_definition.AppDefinitionError) as e:
-        module.fail_json(msg=str(e))
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    for text in result["inconsistencies"]:
-        module.warn(text)
-    module.exit_json(**result)
+    end_module(module, deployment.run_module)
 
 
 if __name__ == "__main__":

@@ -489,9 +489,10 @@ standbys:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import fleets
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils import fleet as fleets
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 
 def lock_options():
@@ -532,20 +533,7 @@ def main():
         required_one_of=[("apps", "definition")],
         required_by={"adopt_target_group": "adopt_asg"},
     )
-    try:
-        result = fleets.run(
-            module.params,
-            lambda service, region: module.client(service, region=region),
-            module.check_mode,
-            module.params["progress_path"],
-        )
-    except fleets.FleetError as error:
-        module.fail_json(msg=str(error), **error.details)
-    for conflict in result.get("image_mismatch") or []:
-        module.warn("accept_image_mismatch: {0}".format(conflict))
-    if module._diff:
-        result["diff"] = fleets.diff(result)
-    module.exit_json(**result)
+    end_module(module, fleets.run_module)
 
 
 if __name__ == "__main__":

@@ -194,8 +194,9 @@ new:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.cattle.immutable.plugins.module_utils import green_switch
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 
 def argument_spec():
@@ -222,18 +223,7 @@ def main():
         mutually_exclusive=[("apps", "definition"), ("listener_arn", "rule_arn")],
         required_one_of=[("apps", "definition"), ("listener_arn", "rule_arn")],
     )
-    try:
-        result = green_switch.run_switch(
-            module.params, lambda service, region: module.client(service, region=region), module.check_mode,
-            module.params["progress_path"])
-    except green_switch.SwitchRefused as error:
-        module.fail_json(msg=str(error))
-    except green_switch.SwitchFailed as failed:
-        module.fail_json(msg=str(failed), phase=failed.phase, changed=bool(failed.done["steps"] or failed.done["retired"]),
-                         steps=failed.done["steps"], retired=failed.done["retired"])
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    end_module(module, green_switch.run_module)
 
 
 if __name__ == "__main__":

@@ -350,12 +350,12 @@ removed_images:
             "snapshot_ids": ["snap-0123456789abcdef0"]}]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import build as build_utils
-from ansible_collections.cattle.immutable.plugins.module_utils import build_fingerprint
-from ansible_collections.cattle.immutable.plugins.module_utils import build_imds
+from ansible_collections.cattle.immutable.plugins.module_utils import image_build as build_utils
+from ansible_collections.cattle.immutable.plugins.module_utils._build import fingerprint as build_fingerprint
+from ansible_collections.cattle.immutable.plugins.module_utils._build import imds as build_imds
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def argument_spec():
@@ -391,13 +391,7 @@ def argument_spec():
 
 def main():
     module = AnsibleAWSModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        result = build_utils.ensure_image(module)
-    except build_utils.BuildError as e:
-        module.fail_json(msg=str(e), **e.details)
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    end_module(module, build_utils.run_module)
 
 
 if __name__ == "__main__":

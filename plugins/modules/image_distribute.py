@@ -148,11 +148,10 @@ encrypted:
   sample: false
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import distribution
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
+from ansible_collections.cattle.immutable.plugins.module_utils import image_distribute as distribution
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -172,21 +171,7 @@ def main():
         wait_timeout=dict(type="int", default=1800),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    source_region = module.region
-    try:
-        regions = distribution.validate_inputs(module.params, source_region)
-        plan = distribution.make_plan(module, module.params, source_region, regions)
-    except (naming.NamingError, distribution.DistributionError) as e:
-        module.fail_json(msg=f"{e}; nothing was changed")
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    try:
-        result = distribution.distribute(plan, module.params, source_region, regions, module.check_mode)
-    except (naming.NamingError, distribution.DistributionError) as e:
-        module.fail_json(msg=f"{e}")
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    end_module(module, distribution.run_module)
 
 
 if __name__ == "__main__":

@@ -246,77 +246,11 @@ stage_pointer:
       sample: 3
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import images as image_utils
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
-from ansible_collections.cattle.immutable.plugins.module_utils import usage as usage_utils
-
-
-def validate_params(params):
-    for image_id in params["image_ids"] or []:
-        naming.validate_image_id(image_id)
-    if params["app"] is not None:
-        naming.validate_app(params["app"])
-    if params["stage"] is not None:
-        naming.stage_parameter_name(params["app"], params["stage"], params["prefix"])
-    if params["include_usage"]:
-        naming.validate_prefix(params["prefix"])
-
-
-def find(module):
-    params = module.params
-    ec2 = module.client("ec2")
-    result = {}
-    image_ids = list(params["image_ids"] or [])
-    if params["stage"] is not None:
-        pointer = image_utils.read_stage_pointer(module.client("ssm"), params["app"], params["stage"], params["prefix"])
-        result["stage_pointer"] = pointer
-        if pointer["image_id"] is None:
-            return dict(result, images=[], missing_image_ids=[], excluded_images=[])
-        image_ids.append(pointer["image_id"])
-    filters = image_utils.image_filters(
-        image_ids=image_ids,
-        name=params["name"],
-        tags=params["tags"],
-        app=params["app"],
-        extra=params["filters"],
-        fingerprint=params["fingerprint"],
-    )
-    matched = image_utils.find_images(ec2, filters, params["owners"], params["include_deprecated"])
-    found = {image["image_id"] for image in matched}
-    images, excluded = image_utils.split_excluded(
-        matched, image_utils.utc_now(), params["include_revoked"], params["include_deprecated"]
-    )
-    if params["include_usage"]:
-        add_usage(module, images)
-    result["images"] = images
-    result["excluded_images"] = excluded
-    result["missing_image_ids"] = [image_id for image_id in params["image_ids"] or [] if image_id not in found]
-    return result
-
-
-def image_apps(images):
-    """The valid cattle:app values of the images: whose stage pointers to read."""
-    apps = set()
-    for image in images:
-        app = image.get("tags", {}).get(naming.TAG_APP)
-        try:
-            apps.add(naming.validate_app(app))
-        except naming.NamingError:
-            continue
-    return apps
-
-
-def add_usage(module, images):
-    clients = {name: module.client(name) for name in ("ec2", "autoscaling", "ssm")}
-    usage = usage_utils.find_usage(
-        clients, [image["image_id"] for image in images], image_apps(images), module.params["prefix"]
-    )
-    for image in images:
-        image["usage"] = usage[image["image_id"]]
+from ansible_collections.cattle.immutable.plugins.module_utils import image_info
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -339,15 +273,7 @@ def main():
         supports_check_mode=True,
         required_by={"stage": "app"},
     )
-    try:
-        validate_params(module.params)
-    except naming.NamingError as e:
-        module.fail_json(msg=f"{e}; nothing was looked up")
-    try:
-        result = find(module)
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(changed=False, **result)
+    end_module(module, image_info.run_module)
 
 
 if __name__ == "__main__":

@@ -281,31 +281,12 @@ actions:
   sample: ["point /cattle/web/staging at ami-0123456789abcdef0 (was unset)", "tag ami-0123456789abcdef0 cattle:stage:staging=2026-11-26T10:00:00Z"]
 """
 
-import getpass
-
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
-from ansible_collections.cattle.immutable.plugins.module_utils import promotion
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
-
-
-def current_user():
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def run(module):
-    params = dict(module.params)
-    params["promoted_by"] = params["promoted_by"] or current_user()
-    ec2 = module.client("ec2")
-    ssm = module.client("ssm")
-    if params["state"] == "revoked":
-        return promotion.revoke(ec2, ssm, params, module.check_mode)
-    return promotion.promote(ec2, ssm, params, module.check_mode)
+from ansible_collections.cattle.immutable.plugins.module_utils import image_promote as promotion
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -330,14 +311,7 @@ def main():
         supports_check_mode=True,
         required_if=[("state", "present", ["stage"]), ("state", "revoked", ["reason"])],
     )
-    try:
-        promotion.validate_request(module.params)
-        result = run(module)
-    except (naming.NamingError, promotion.Refusal) as e:
-        module.fail_json(msg=f"{e}; nothing was changed")
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    end_module(module, promotion.run_module)
 
 
 if __name__ == "__main__":

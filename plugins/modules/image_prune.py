@@ -129,11 +129,11 @@ kept:
       sample: "stage pointer /cattle/web/prod; in use: launch template web-lt v3; newest 3"
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import pruning
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils import image_prune as pruning
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -145,18 +145,7 @@ def main():
         wait_timeout=dict(type="int", default=300),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        pruning.validate_options(module.params)
-    except pruning.PruneInputError as e:
-        module.fail_json(msg="{0}; nothing was changed".format(e))
-    clients = {name: module.client(name) for name in ("ec2", "autoscaling", "ssm")}
-    try:
-        result = pruning.prune(clients, module.params, module.check_mode)
-    except pruning.PruneError as e:
-        module.fail_json(msg=str(e), **e.done)
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    module.exit_json(**result)
+    end_module(module, pruning.run_module)
 
 
 if __name__ == "__main__":

@@ -166,24 +166,10 @@ plan:
   type: dict
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
-from ansible_collections.cattle.immutable.plugins.module_utils import image_testing
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
-
-
-def stage_of(module):
-    """The stage's definition and where it is written, or the module fails naming the input."""
-    params = module.params
-    try:
-        naming.validate_image_id(params["image_id"], option="image_id")
-        definition = app_definition.find_app(params["apps"], params["app"])
-        stage = params["stage"] or next(iter(definition["stages"]))
-        return app_definition.stage_definition(definition, stage), definition["_path"]
-    except (naming.NamingError, app_definition.AppDefinitionError) as error:
-        module.fail_json(msg="{0}; {1}".format(error, image_testing.UNCHANGED))
+from ansible_collections.cattle.immutable.plugins.module_utils import image_test as image_testing
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -198,23 +184,7 @@ def main():
         command_timeout=dict(type="int", default=600),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    if module.params["rule_priority"] is not None and not 1 <= module.params["rule_priority"] <= 50000:
-        module.fail_json(msg="rule_priority must be 1-50000, got {0}; {1}".format(
-            module.params["rule_priority"], image_testing.UNCHANGED))
-    stage_def, path = stage_of(module)
-    clients = {name: module.client(name) for name in ("ec2", "elbv2", "ssm")}
-    try:
-        result = image_testing.test_image(clients, module.params, stage_def, path, module.check_mode)
-    except image_testing.TestRefusal as refusal:
-        module.fail_json(msg=str(refusal))
-    except AnsibleAWSError as error:
-        module.fail_json_aws_error(error)
-    if result.get("cleanup_errors"):
-        module.fail_json(msg="the test of {0} ended {1}, but could not remove: {2}".format(
-            result["image_id"], result["result"], "; ".join(result["cleanup_errors"])), **result)
-    if result["result"] == image_testing.FAILED:
-        module.fail_json(msg="image {0} failed its test: {1}".format(result["image_id"], result["failure"]), **result)
-    module.exit_json(**result)
+    end_module(module, image_testing.run_module)
 
 
 if __name__ == "__main__":

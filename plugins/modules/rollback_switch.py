@@ -202,22 +202,12 @@ lock_held:
   type: bool
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
 from ansible_collections.cattle.immutable.plugins.module_utils import rollback_switch
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
-from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
-
-
-def fail(module, cause, lock_held, **details):
-    """Fail saying whether this run holds the deploy lock (the caller releases it)."""
-    if isinstance(cause, AnsibleAWSError):
-        if cause.exception:
-            module.fail_json_aws(cause.exception, msg=cause.message, lock_held=lock_held, **details)
-        module.fail_json(msg=cause.message, lock_held=lock_held, **details)
-    module.fail_json(msg=str(cause), lock_held=lock_held, **details)
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 
 def main():
@@ -240,23 +230,7 @@ def main():
         mutually_exclusive=[("apps", "definition")],
         required_one_of=[("apps", "definition")],
     )
-    try:
-        result = rollback_switch.run(
-            module.params, lambda service, region: module.client(service, region=region), module.check_mode)
-    except rollback_switch.SwitchFailed as failed:
-        fail(module, failed.cause, failed.lock_held)
-    except locking.LockHeld as error:
-        fail(module, "{0}; nothing was changed".format(error), False,
-             holder=locking.holder_view(error.holder, locking.utc_now()))
-    except locking.LockError as error:
-        fail(module, "{0}; nothing was changed".format(error), False)
-    except locking.TableNotReady as error:
-        fail(module, "{0}; the lock was not taken, retry once the table is ACTIVE".format(error), False, changed=True)
-    except (rollback_switch.RollbackRefused, ListenerError, AnsibleAWSError) as error:
-        fail(module, error, False)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    end_module(module, rollback_switch.run_module)
 
 
 if __name__ == "__main__":

@@ -196,12 +196,11 @@ health:
   sample: [{"name": "web-green", "healthy": 3, "registered": 3, "required": 3}]
 """
 
-from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.cattle.immutable.plugins.module_utils import shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
-from ansible_collections.cattle.immutable.plugins.module_utils.listeners import ListenerError
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
@@ -225,15 +224,7 @@ def main():
         mutually_exclusive=[("listener_arn", "load_balancer_name", "rule_arn"), ("rule_arn", "rule_priority")],
         required_together=[("load_balancer_name", "port")],
     )
-    try:
-        result = traffic.set_weights(module.client("elbv2"), module.params, module.check_mode)
-    except ListenerError as e:
-        module.fail_json(msg=str(e))
-    except AnsibleAWSError as e:
-        module.fail_json_aws_error(e)
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    end_module(module, traffic.run_module)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def _load_collection_module(relative_path, name):
     return module
 
 
-build_packer = _load_collection_module("plugins/module_utils/build_packer.py", "cattle_build_packer")
+build_packer = _load_collection_module("plugins/module_utils/_build/packer.py", "cattle_build_packer")
 progress = _load_collection_module("plugins/plugin_utils/progress.py", "cattle_progress")
 
 APP = "web"

@@ -319,7 +319,7 @@ def test_progress_lines_show_the_log_path_first_then_what_packer_does(
 
 
 def test_the_ami_is_waited_for_until_it_is_listed(monkeypatch):
-    from ansible_collections.cattle.immutable.plugins.module_utils import build as build_utils
+    from ansible_collections.cattle.immutable.plugins.module_utils import image_build as build_utils
 
     answers = [[], [], [{"ImageId": "ami-12345678", "State": "pending"}], [{"ImageId": "ami-12345678",
                                                                             "State": "available"}]]

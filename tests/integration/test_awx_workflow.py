@@ -9,7 +9,8 @@ AWX admin would set them for their own template.
 import threading
 
 import pytest
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition, fleet_spec
+from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 
 from fixtures.ansible import collections_root
 from fixtures.awx import (JobContext, NodeResult, Workflow, WorkflowRunner, WorkflowState, by_schedule, by_user,

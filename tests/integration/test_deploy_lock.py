@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from fixtures.ansible import module_play, run_playbook
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 pytestmark = pytest.mark.sandbox
 

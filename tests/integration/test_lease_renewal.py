@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from ansible_collections.cattle.immutable.plugins.module_utils import app_definition
-from ansible_collections.cattle.immutable.plugins.module_utils import fleet_spec
-from ansible_collections.cattle.immutable.plugins.module_utils import locking
-from ansible_collections.cattle.immutable.plugins.module_utils import naming
-from ansible_collections.cattle.immutable.plugins.module_utils import timestamps
+from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common import timestamps
+from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from fixtures.aws import listener_weights, register_image
 from fixtures.fleet_runs import run_fleet
 

@@ -1,0 +1,695 @@
+# -*- coding: utf-8 -*-
+# Copyright: cattle.immutable contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A per-app deploy lock on DynamoDB conditional writes (compare-and-swap).
+
+One item per app in a table keyed by `app` (string). Every write is conditional, so two
+writers can never both believe they won:
+
+- acquire:  PutItem if attribute_not_exists(app)
+- renew:    UpdateItem if run_id = mine
+- takeover: PutItem if run_id = observed holder AND renewed_at = observed renewal
+            (only when the holder's lease ran out, or with force)
+- release:  DeleteItem if run_id = mine (with force: if run_id = observed holder)
+
+A failed condition returns the item that made it fail (ReturnValuesOnConditionCheckFailure),
+so the common paths cost one call. Times are UTC ISO 8601 strings from the clock of the
+machine the module runs on (the controller): a lease is expired when that clock says the
+holder's last renewal is older than the holder's lease_seconds.
+
+docs/deploy-lock.md is the user-facing description.
+"""
+
+import time
+import uuid
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, parse_iso8601, utc_now
+
+DEFAULT_TABLE = "cattle-deploy-locks"
+DEFAULT_LEASE_SECONDS = 900
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+KEY = "app"
+TEXT_LIMITS = {"run_id": 128, "owner": 256, "reason": 1024}
+TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# Rounds of read-decide-write when other writers keep changing the item under us.
+MAX_ROUNDS = 5
+
+RETRY = common.RETRY_DYNAMODB_THROTTLING
+
+STATE_ACQUIRED = "acquired"
+STATE_RENEWED = "renewed"
+STATE_RELEASED = "released"
+
+TAKEOVER_EXPIRED = "expired"
+TAKEOVER_FORCED = "forced"
+
+
+def acquire_options():
+    """The argument spec of taking the lock, shared by the modules that take it."""
+    return dict(
+        reason=dict(type="str", default=""),
+        lease_seconds=dict(type="int", default=DEFAULT_LEASE_SECONDS),
+        force=dict(type="bool", default=False),
+        table=dict(type="str", default=DEFAULT_TABLE),
+        create_table=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=120),
+    )
+
+
+def held_options():
+    """The argument spec of a lock another module took and this one renews (or releases)."""
+    return dict(
+        run_id=dict(type="str", required=True),
+        table=dict(type="str", default=DEFAULT_TABLE),
+        lease_seconds=dict(type="int", default=DEFAULT_LEASE_SECONDS),
+        region=dict(type="str"),
+    )
+
+
+def acquire_request(lock, app):
+    """The acquire request of a module's option `lock` (run_id, owner and acquire_options());
+    LockError for a bad one, before any call."""
+    request = dict(lock, app=app, state=STATE_ACQUIRED)
+    validate_request(request)
+    return request
+
+
+class LockError(Exception):
+    """A refusal: the lock was not changed. The message names the input or the holder."""
+
+
+class LockHeld(LockError):
+    """Someone else holds the lock (acquire or renew refused)."""
+
+    def __init__(self, message, holder):
+        super().__init__(message)
+        self.holder = holder
+
+
+class TableMissing(Exception):
+    """The lock table does not exist (yet)."""
+
+
+class TableNotReady(Exception):
+    """The table was created (or is being created) but did not become ACTIVE in time."""
+
+
+def lock_failure(error, **result):
+    """The module failure of a lock not taken or changed (LockError or TableNotReady)."""
+    if isinstance(error, TableNotReady):
+        return CattleError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error),
+                           changed=True, **result)
+    if isinstance(error, LockHeld):
+        result["holder"] = holder_view(error.holder, utc_now())
+    return Refusal(error, **result)
+
+
+# ---------------------------------------------------------------------------------------
+# Time
+
+
+def seconds_since(text, now):
+    when = parse_iso8601(text)
+    return None if when is None else int((now - when).total_seconds())
+
+
+def describe_duration(seconds):
+    if seconds is None:
+        return "an unknown time"
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        rest = f" {seconds % 60} s" if seconds % 60 else ""
+        return f"{seconds // 60} min{rest}"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+# ---------------------------------------------------------------------------------------
+# The lock record: DynamoDB item <-> dict
+
+
+def new_record(request, now):
+    stamp = iso8601(now)
+    return {
+        "app": request["app"],
+        "owner": request["owner"],
+        "run_id": request["run_id"],
+        "reason": request["reason"] or "",
+        "acquired_at": stamp,
+        "renewed_at": stamp,
+        "lease_seconds": request["lease_seconds"],
+        # Unique per write: tells our own write (whose answer was lost) from a later one.
+        "token": uuid.uuid4().hex,
+    }
+
+
+def to_item(record):
+    names = ("app", "owner", "run_id", "reason", "acquired_at", "renewed_at", "token")
+    item = {name: {"S": str(record[name])} for name in names if record.get(name) is not None}
+    item["lease_seconds"] = {"N": str(int(record["lease_seconds"]))}
+    return item
+
+
+def from_item(item):
+    """The record of a DynamoDB item; None for no item. Tolerates items written by hand."""
+    if not item:
+        return None
+    record = {}
+    for name, value in item.items():
+        if "S" in value:
+            record[name] = value["S"]
+        elif "N" in value:
+            record[name] = int(float(value["N"]))
+    for name in ("owner", "run_id", "reason", "acquired_at", "renewed_at"):
+        record.setdefault(name, None)
+    record.setdefault("lease_seconds", None)
+    return record
+
+
+def is_expired(record, now):
+    """Whether the holder's last renewal is older than its lease (by the given clock)."""
+    idle = seconds_since(record.get("renewed_at"), now)
+    lease = record.get("lease_seconds")
+    if idle is None or not isinstance(lease, int):
+        return False  # unreadable: never guess that a holder is dead; force exists for that
+    return idle > lease
+
+
+def same_write(record, written):
+    """Whether the item is exactly what we wrote: our own write whose answer was lost."""
+    return bool(record) and record.get("token") == written["token"]
+
+
+def holder_view(record, now):
+    """A lock record for return values, with its age and idle time by `now`."""
+    if record is None:
+        return None
+    view = {name: value for name, value in record.items() if name != "token"}
+    view["age_seconds"] = seconds_since(record.get("acquired_at"), now)
+    view["idle_seconds"] = seconds_since(record.get("renewed_at"), now)
+    view["expired"] = is_expired(record, now)
+    return view
+
+
+def describe_holder(record, now):
+    """'alice (run 42, reason "deploy web"), acquired 3 min ago, last renewed 20 s ago, lease 900 s'."""
+    reason = f', reason "{record["reason"]}"' if record.get("reason") else ""
+    return (
+        f"{record.get('owner') or 'an unknown owner'} (run {record.get('run_id')}{reason}), "
+        f"acquired {describe_duration(seconds_since(record.get('acquired_at'), now))} ago "
+        f"at {record.get('acquired_at')}, last renewed "
+        f"{describe_duration(seconds_since(record.get('renewed_at'), now))} ago, "
+        f"lease {record.get('lease_seconds')} s"
+    )
+
+
+def held_message(app, record, now):
+    idle = seconds_since(record.get("renewed_at"), now)
+    lease = record.get("lease_seconds")
+    if idle is not None and isinstance(lease, int):
+        when = (f"it can be taken over once its lease runs out in {describe_duration(max(lease - idle, 0))}, "
+                "or with force=true (the playbooks: -e lock_takeover=true)")
+    else:
+        when = "its renewal time is unreadable, so only force=true takes it over"
+    return f"the deploy lock of app '{app}' is held by {describe_holder(record, now)}; {when}"
+
+
+# ---------------------------------------------------------------------------------------
+# Decisions (no AWS call)
+
+
+def plan_acquire(current, run_id, force, now):
+    """What acquiring means given the current record: (action, takeover kind).
+
+    action is 'acquire' (free), 'renew' (ours) or 'takeover'; a live lock of someone
+    else without force raises LockHeld.
+    """
+    if current is None:
+        return "acquire", None
+    if current.get("run_id") == run_id:
+        return "renew", None
+    if is_expired(current, now):
+        return "takeover", TAKEOVER_EXPIRED
+    if force:
+        return "takeover", TAKEOVER_FORCED
+    raise LockHeld(held_message(current.get("app"), current, now), current)
+
+
+def plan_release(current, run_id, force, now):
+    """'free' (nothing to release), 'release' (ours) or 'force' (someone else's, force=true)."""
+    if current is None:
+        return "free"
+    if current.get("run_id") == run_id:
+        return "release"
+    if force:
+        return "force"
+    raise LockHeld(
+        f"run {run_id} cannot release the deploy lock of app '{current.get('app')}': it is held by "
+        f"{describe_holder(current, now)}; force=true releases it anyway",
+        current,
+    )
+
+
+def validate_request(params):
+    """Raise LockError for input that cannot be right; no AWS call is made before this."""
+    try:
+        naming.validate_app(params["app"])
+    except naming.NamingError as e:
+        raise LockError(str(e)) from e
+    table = params["table"]
+    if not isinstance(table, str) or not 3 <= len(table) <= 255 or not set(table) <= TABLE_NAME_CHARS:
+        raise LockError(f"table '{table}' is not a DynamoDB table name (3-255 letters, digits, '_', '.', '-')")
+    for option, limit in TEXT_LIMITS.items():
+        value = params.get(option)
+        if option != "reason" and (not isinstance(value, str) or not value.strip()):
+            raise LockError(f"{option} must be a non-empty string")
+        if value is not None and len(value) > limit:
+            raise LockError(f"{option} is longer than {limit} characters")
+    lease = params["lease_seconds"]
+    if not 1 <= lease <= MAX_LEASE_SECONDS:
+        raise LockError(f"lease_seconds must be between 1 and {MAX_LEASE_SECONDS}, got {lease}")
+    if params["wait_timeout"] < 0:
+        raise LockError(f"wait_timeout must not be negative, got {params['wait_timeout']}")
+
+
+def validate_renewal(app, table, run_id, lease_seconds):
+    """validate_request's rules for a lock another module renews (it has no owner, reason or wait)."""
+    validate_request({"app": app, "table": table, "run_id": run_id, "owner": "renewing module", "reason": None,
+                      "lease_seconds": lease_seconds, "wait_timeout": 0})
+
+
+# ---------------------------------------------------------------------------------------
+# AWS calls: one call each, retried on throttling and 5xx, errors as AnsibleAWSError.
+# A conditional write answers (True, answer) when its condition held, (False, item) when not.
+
+
+LockErrorHandler = common.error_handler()
+
+
+def _missing_table(table):
+    def wrapper(func):
+        def handler(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except is_boto3_error_code("ResourceNotFoundException") as e:
+                raise TableMissing(table) from e
+
+        return handler
+
+    return wrapper
+
+
+def _conditional(call, **kwargs):
+    try:
+        return True, call(ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
+    except is_boto3_error_code("ConditionalCheckFailedException") as e:
+        return False, e.response.get("Item")
+
+
+def read_lock(client, table, app):
+    """The current record, or None when the lock is free. A strongly consistent read."""
+
+    @LockErrorHandler.common_error_handler("read the deploy lock")
+    @_missing_table(table)
+    @RETRY
+    def call():
+        return client.get_item(TableName=table, Key={KEY: {"S": app}}, ConsistentRead=True).get("Item")
+
+    return from_item(call())
+
+
+def put_if(client, table, record, condition, values=None):
+    """Write the record if the condition holds: (True, the record) or (False, the item there)."""
+
+    @LockErrorHandler.common_error_handler("write the deploy lock")
+    @_missing_table(table)
+    @RETRY
+    def call():
+        extra = {"ExpressionAttributeValues": values} if values else {}
+        return _conditional(client.put_item, TableName=table, Item=to_item(record), ConditionExpression=condition, **extra)
+
+    written, answer = call()
+    return written, record if written else from_item(answer)
+
+
+def renew_if_held_by(client, table, app, run_id, renewed_at, lease_seconds):
+    """Set renewed_at and lease_seconds if run_id holds the lock.
+
+    (True, the record before the renewal) or (False, the item there).
+    """
+
+    @LockErrorHandler.common_error_handler("renew the deploy lock")
+    @_missing_table(table)
+    @RETRY
+    def call():
+        return _conditional(
+            client.update_item,
+            TableName=table,
+            Key={KEY: {"S": app}},
+            UpdateExpression="SET renewed_at = :now, lease_seconds = :lease",
+            ConditionExpression="run_id = :mine",
+            ExpressionAttributeValues={
+                ":now": {"S": renewed_at},
+                ":lease": {"N": str(lease_seconds)},
+                ":mine": {"S": run_id},
+            },
+            ReturnValues="ALL_OLD",
+        )
+
+    renewed, answer = call()
+    return renewed, from_item(answer["Attributes"] if renewed else answer)
+
+
+def delete_if_held_by(client, table, app, run_id, renewed_at=None):
+    """Delete the lock if run_id holds it (and, given, its renewal is renewed_at).
+
+    (True, deleted record) or (False, item there).
+    """
+    condition = "run_id = :holder"
+    values = {":holder": {"S": run_id}}
+    if renewed_at is not None:
+        condition += " AND renewed_at = :renewed"
+        values[":renewed"] = {"S": renewed_at}
+
+    @LockErrorHandler.common_error_handler("release the deploy lock")
+    @_missing_table(table)
+    @RETRY
+    def call():
+        return _conditional(
+            client.delete_item,
+            TableName=table,
+            Key={KEY: {"S": app}},
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+        )
+
+    deleted, answer = call()
+    return deleted, from_item(answer.get("Attributes") if deleted else answer)
+
+
+@LockErrorHandler.common_error_handler("describe the lock table")
+@RETRY
+def describe_table(client, table):
+    """The table description, or None when it does not exist."""
+    try:
+        return client.describe_table(TableName=table)["Table"]
+    except is_boto3_error_code("ResourceNotFoundException"):
+        return None
+
+
+@LockErrorHandler.common_error_handler("create the lock table")
+@RETRY
+def create_table(client, table):
+    """True when created now, False when someone else is creating or created it."""
+    try:
+        client.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            Tags=[{"Key": naming.TAG_MANAGED_BY, "Value": naming.MANAGED_BY_VALUE}],
+        )
+    except is_boto3_error_code("ResourceInUseException"):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# The lock table
+
+
+def wait_until_active(client, table, timeout, sleep=time.sleep, clock=time.monotonic):
+    deadline = clock() + timeout
+    delay = 0.5
+    while True:
+        status = (describe_table(client, table) or {}).get("TableStatus")
+        if status == "ACTIVE":
+            return
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise TableNotReady(f"lock table '{table}' is still {status or 'not visible'} after {timeout} s")
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, 5.0)
+
+
+def ensure_table(client, table, timeout):
+    """Create the table (key `app`, on-demand) if missing and wait for ACTIVE; True if created."""
+    created = create_table(client, table)
+    wait_until_active(client, table, timeout)
+    return created
+
+
+def missing_table_error(table):
+    return LockError(
+        f"lock table '{table}' does not exist in this region; create it with create_table=true "
+        f"(or yourself: partition key '{KEY}' of type string)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Operations. Each returns the module result; `now` is the controller clock.
+
+
+def base_result(request, previous, now):
+    return {
+        "changed": False,
+        "app": request["app"],
+        "table": request["table"],
+        "run_id": request["run_id"],
+        "lock": None,
+        "previous": holder_view(previous, now),
+        "acquired": False,
+        "renewed": False,
+        "released": False,
+        "took_over": False,
+        "takeover": None,
+        "took_over_from": None,
+        "table_created": False,
+        "msg": "",
+    }
+
+
+def renewed_record(record, request, now):
+    return dict(record, renewed_at=iso8601(now), lease_seconds=request["lease_seconds"])
+
+
+def acquire_result(request, action, kind, before, record, now):
+    """The result of an acquire whose `action` (acquire, renew, takeover) succeeded."""
+    result = base_result(request, before, now)
+    result["lock"] = holder_view(record, now)
+    app, run_id = request["app"], request["run_id"]
+    if action == "renew":
+        # The holder did not change: a renewal is a heartbeat, not a change.
+        result["renewed"] = True
+        result["msg"] = f"run {run_id} already holds the deploy lock of app '{app}'; renewed its lease ({request['lease_seconds']} s)"
+        return result
+    result.update(changed=True, acquired=True)
+    result["msg"] = f"acquired the deploy lock of app '{app}' for run {run_id}"
+    if action == "takeover":
+        result.update(took_over=True, takeover=kind, took_over_from=holder_view(before, now))
+        why = "its lease had run out: the holder is presumed dead" if kind == TAKEOVER_EXPIRED else "force=true"
+        result["msg"] = f"run {run_id} took over the deploy lock of app '{app}' from {describe_holder(before, now)} ({why})"
+    return result
+
+
+def read_or_missing(client, request):
+    """(record or None, whether the table is missing)."""
+    try:
+        return read_lock(client, request["table"], request["app"]), False
+    except TableMissing:
+        return None, True
+
+
+def preview_acquire(client, request, now):
+    """Check mode: read once, decide, write nothing."""
+    current, table_missing = read_or_missing(client, request)
+    if table_missing and not request["create_table"]:
+        raise missing_table_error(request["table"])
+    action, kind = plan_acquire(current, request["run_id"], request["force"], now)
+    record = renewed_record(current, request, now) if action == "renew" else new_record(request, now)
+    result = acquire_result(request, action, kind, current, record, now)
+    result["table_created"] = table_missing
+    return result
+
+
+def write_planned(action, client, request, current, mine, now):
+    """The one conditional write for a planned acquire action: (done, record written or item there)."""
+    table = request["table"]
+    if action == "acquire":
+        return put_if(client, table, mine, f"attribute_not_exists({KEY})")
+    if action == "renew":
+        renewed, there = renew_if_held_by(
+            client, table, request["app"], request["run_id"], mine["renewed_at"], request["lease_seconds"]
+        )
+        return renewed, renewed_record(there, request, now) if renewed else there
+    # Compare-and-swap on what we observed: of two takers only the first write matches.
+    values = {":holder": {"S": current.get("run_id") or ""}, ":renewed": {"S": current.get("renewed_at") or ""}}
+    return put_if(client, table, mine, "run_id = :holder AND renewed_at = :renewed", values)
+
+
+def acquire(client, request, now, check_mode=False):
+    """Acquire the lock of an app, renew it (same run_id) or take it over (expired or forced).
+
+    The first write assumes the lock is free (one call on the common path); a failed
+    condition hands back the item that is there, and the next write is planned from it.
+    """
+    if check_mode:
+        return preview_acquire(client, request, now)
+    mine = new_record(request, now)
+    action, kind, current, table_created = "acquire", None, None, False
+    forced_holder = None
+    for _attempt in range(MAX_ROUNDS):
+        try:
+            done, there = write_planned(action, client, request, current, mine, now)
+        except TableMissing:
+            if not request["create_table"] or table_created:
+                raise missing_table_error(request["table"]) from None
+            table_created = ensure_table(client, request["table"], request["wait_timeout"])
+            continue
+        # A lost answer: the write went through, and botocore's retry met our own item.
+        if done or (action != "renew" and same_write(there, mine)):
+            result = acquire_result(request, action, kind, current, mine if action != "renew" else there, now)
+            result["table_created"] = table_created
+            return result
+        current = there if there is not None else read_lock(client, request["table"], request["app"])
+        # force applies to the holder first observed, also when it renewed in between; a run
+        # that came in between is not thrown out.
+        forced_holder = forced_holder or (current or {}).get("run_id")
+        force = request["force"] and current is not None and current.get("run_id") == forced_holder
+        action, kind = plan_acquire(current, request["run_id"], force, now)
+    raise LockError(
+        f"the deploy lock of app '{request['app']}' changed under each of {MAX_ROUNDS} attempts to acquire it; "
+        "other runs are contending for it"
+    )
+
+
+def not_held_message(app, run_id, record, now):
+    if record is None:
+        where = "the lock is free (released, or taken over and released, by another run); acquire it again with state=acquired"
+    else:
+        where = f"it is held by {describe_holder(record, now)}"
+    return f"run {run_id} does not hold the deploy lock of app '{app}': {where}"
+
+
+def renew(client, request, now, check_mode=False):
+    """Renew the lease of a lock this run holds; refuse (LockError) if it does not hold it."""
+    app, run_id = request["app"], request["run_id"]
+    try:
+        if check_mode:
+            current = read_lock(client, request["table"], app)
+            held = current is not None and current.get("run_id") == run_id
+        else:
+            held, current = renew_if_held_by(
+                client, request["table"], app, run_id, iso8601(now), request["lease_seconds"]
+            )
+            if not held and current is None:
+                current = read_lock(client, request["table"], app)
+    except TableMissing:
+        held, current = False, None
+    if not held:
+        raise LockError(not_held_message(app, run_id, current, now))
+    return acquire_result(request, "renew", None, current, renewed_record(current, request, now), now)
+
+
+def release_result(request, plan, before, now):
+    result = base_result(request, before, now)
+    app = request["app"]
+    if plan == "free":
+        result["msg"] = f"the deploy lock of app '{app}' is not held; nothing to release"
+        return result
+    result.update(changed=True, released=True)
+    result["msg"] = f"run {request['run_id']} released the deploy lock of app '{app}'"
+    if plan == "force":
+        result["msg"] = f"released the deploy lock of app '{app}' held by {describe_holder(before, now)} (force=true)"
+    return result
+
+
+def preview_release(client, request, now):
+    current, _missing = read_or_missing(client, request)
+    plan = plan_release(current, request["run_id"], request["force"], now)
+    return release_result(request, plan, current, now)
+
+
+def release(client, request, now, check_mode=False):
+    """Release the lock this run holds (or, with force, whoever holds it); a free lock is no change.
+
+    If a release's answer is lost, the retry finds the lock free and reports no change.
+    """
+    if check_mode:
+        return preview_release(client, request, now)
+    plan, holder, renewed_at = "release", request["run_id"], None
+    force = request["force"]
+    for _attempt in range(MAX_ROUNDS):
+        try:
+            done, there = delete_if_held_by(client, request["table"], request["app"], holder, renewed_at)
+            if not done and there is None:
+                there = read_lock(client, request["table"], request["app"])
+        except TableMissing:
+            done, there = False, None
+        if done:
+            return release_result(request, plan, there, now)
+        # force applies to the holder first observed: one that came in between is not thrown out.
+        force = force and plan != "force"
+        plan = plan_release(there, request["run_id"], force, now)
+        if plan == "free":
+            return release_result(request, plan, None, now)
+        # With force: delete only what we observed, so a fresh holder is not thrown out unseen.
+        holder = there.get("run_id")
+        renewed_at = there.get("renewed_at") if plan == "force" else None
+    raise LockError(
+        f"the deploy lock of app '{request['app']}' changed under each of {MAX_ROUNDS} attempts to release it"
+    )
+
+
+def run(client, request, now=None, check_mode=False):
+    """Dispatch on request['state']; `now` defaults to this machine's clock."""
+    now = now or utc_now()
+    operations = {STATE_ACQUIRED: acquire, STATE_RENEWED: renew, STATE_RELEASED: release}
+    return operations[request["state"]](client, request, now, check_mode)
+
+
+# ---------------------------------------------------------------------------------------
+# Renewing from inside long waits (fleet health gates, draining)
+
+
+class LeaseKeeper:
+    """Keeps a held lock alive during a long wait: call renew_if_due() at every poll.
+
+    Renews at most every lease/3 seconds, so a poll loop costs one UpdateItem per third of
+    a lease. Raises LockError when the run no longer holds the lock (its lease ran out
+    and another run took it over): the caller should stop, since it is no longer alone.
+    """
+
+    def __init__(self, client, table, app, run_id, lease_seconds, clock=time.monotonic):
+        self.client = client
+        self.table = table
+        self.app = app
+        self.run_id = run_id
+        self.lease_seconds = lease_seconds
+        self.every = max(1, lease_seconds // 3)
+        self.clock = clock
+        self.last = clock()
+
+    def renew_now(self):
+        """Renew at once (a long wait begins); LockError when the run no longer holds the lock."""
+        request = {"app": self.app, "table": self.table, "run_id": self.run_id, "lease_seconds": self.lease_seconds}
+        renew(self.client, request, utc_now())
+        self.last = self.clock()
+
+    def seconds_until_due(self):
+        """How long a poll loop may sleep before the next renewal is due (0 when it is)."""
+        return max(0.0, self.every - (self.clock() - self.last))
+
+    def renew_if_due(self):
+        """True when it renewed now, False when not due yet."""
+        if self.clock() - self.last < self.every:
+            return False
+        self.renew_now()
+        return True
