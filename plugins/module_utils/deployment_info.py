@@ -21,14 +21,14 @@ fleets whose AMI differs from the AMI their target stage points to.
 
 from datetime import datetime, timezone
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
-from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
-from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, parse_iso8601, utc_now
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 
@@ -46,25 +46,14 @@ class InfoError(CattleError):
     """Input that cannot be right, or a listener that is not there; the message names it."""
 
 
-InfoErrorHandler = common.error_handler()
-
-
-# ---------------------------------------------------------------------------------------
-# AWS calls this module adds (the rest come from listeners, fleet_aws and _aws).
-
-
-@InfoErrorHandler.common_error_handler("describe the fleets' instances")
-@common.RETRY
-def describe_instance_images(ec2, instance_ids):
+def instance_images(ec2, instance_ids):
     """{instance id: AMI id} (terminated instances that AWS no longer lists are left out)."""
     images = {}
     ids = sorted(set(instance_ids))
     for start in range(0, len(ids), INSTANCE_CHUNK):
         filters = [{"Name": "instance-id", "Values": ids[start:start + INSTANCE_CHUNK]}]
-        paginator = ec2.get_paginator("describe_instances")
-        for reservation in paginator.paginate(Filters=filters).build_full_result()["Reservations"]:
-            for instance in reservation["Instances"]:
-                images[instance["InstanceId"]] = instance.get("ImageId")
+        for instance in ec2_calls.describe_instances(ec2, filters, "describe the fleets' instances"):
+            images[instance["InstanceId"]] = instance.get("ImageId")
     return images
 
 
@@ -300,7 +289,7 @@ class Reader:
         coordinates = view["coordinates"]
         try:
             target = listeners.find_forward_target(self.elbv2, **coordinates)
-            weights = listeners.forward_weights(target["actions"], listeners.describe_target(target))
+            weights = listeners.forward_weights(target["actions"], listeners.target_text(target))
         except listeners.ListenerError as error:
             where = f"stage {view['stage']}: " if view["stage"] else ""
             raise InfoError(where + str(error).replace("; " + listeners.UNCHANGED, "")) from None
@@ -310,7 +299,7 @@ class Reader:
         tags = {naming.TAG_APP: app}
         if stage:
             tags[fleet_spec.TAG_STAGE] = stage
-        return fleet_aws.describe_groups_tagged(self.autoscaling, tags)
+        return autoscaling_calls.describe_groups_tagged(self.autoscaling, tags)
 
     def template_image(self, reference):
         """(template facts, AMI id) of the version a group launches from."""
@@ -320,7 +309,7 @@ class Reader:
             return {"id": None, "name": reference.get("LaunchTemplateName"), "version": version}, None
         key = (template_id, version)
         if key not in self.templates:
-            found = fleet_aws.describe_launch_template_version(self.ec2, template_id, version) or {}
+            found = ec2_calls.describe_launch_template_version(self.ec2, template_id, version) or {}
             image = (found.get("LaunchTemplateData") or {}).get("ImageId")
             if image and image.startswith(RESOLVE_SSM):
                 image = (ssm_calls.get_parameter(self.ssm, image[len(RESOLVE_SSM):]) or {}).get("Value")
@@ -368,7 +357,7 @@ def listener_view(view, target, weights, fleets_by_tg):
     }
 
 
-def describe_fleet(reader, group, weights, images, now):
+def fleet_facts(reader, group, weights, images, now):
     """One fleet as deployment_info reports it."""
     tags = fleet_spec.asg_tags(group)
     fleet = tags.get(fleet_spec.TAG_FLEET) or fleet_spec.adopted_fleet_id(group["AutoScalingGroupName"])
@@ -417,12 +406,12 @@ def read_region(reader, params, region_views, now):
         groups = [group for group in groups if fleet_spec.asg_tags(group).get(fleet_spec.TAG_STAGE) in stages]
     weights_of = {view["stage"]: weights for view, _target, weights in listener_reads}
     instance_ids = [instance["InstanceId"] for group in groups for instance in group.get("Instances") or []]
-    images = describe_instance_images(reader.ec2, instance_ids) if instance_ids else {}
+    images = instance_images(reader.ec2, instance_ids) if instance_ids else {}
     fleets = []
     for group in groups:
         stage = fleet_spec.asg_tags(group).get(fleet_spec.TAG_STAGE)
         weights = weights_of.get(stage, weights_of.get(None, {}))
-        fleets.append(describe_fleet(reader, group, weights, images, now))
+        fleets.append(fleet_facts(reader, group, weights, images, now))
     by_tg = {fleet["target_group"]["arn"]: fleet for fleet in fleets if fleet["target_group"]["arn"]}
     listener_facts = [listener_view(view, target, weights, by_tg) for view, target, weights in listener_reads]
     pointer_stages = {params.get("target_stage")} if params.get("target_stage") else (

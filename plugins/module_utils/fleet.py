@@ -13,8 +13,8 @@ docs/fleets.md is the contract.
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import standbys as fleet_standbys
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import states as fleet_states
@@ -80,7 +80,7 @@ def refresh(ctx, outcome):
     # Disabling changes no instance, and fleet_states keeps ctx.group as its writes left it.
     if ctx.group is not None and (ctx.params["state"] == "disabled" or not ctx.changes.changed):
         return
-    ctx.group = fleet_aws.describe_group(ctx.autoscaling, ctx.names["asg"]) or ctx.group
+    ctx.group = autoscaling_calls.describe_group(ctx.autoscaling, ctx.names["asg"]) or ctx.group
 
 
 def run_module(module):
@@ -167,7 +167,7 @@ def take_lock(params, make_client, stage_def, check_mode):
         raise FleetError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error),
                          changed=True, failure=LOCK_NOT_TAKEN)
     except AnsibleAWSError as error:
-        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, describe_cause(error), UNCHANGED),
+        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, cause_text(error), UNCHANGED),
                       failure=LOCK_NOT_TAKEN)
 
 
@@ -245,13 +245,13 @@ def with_identity(ctx, error):
 
 def failure_after(ctx, message, error=None):
     if not ctx.changes.changed:
-        cause = describe_cause(error)
+        cause = cause_text(error)
         return Refusal("{0}{1}; {2}".format(message, cause, UNCHANGED))
     return FleetError("{0}{1}. Done before the failure: {2}. Re-run to finish".format(
-        message, describe_cause(error), ctx.changes.done()), actions=ctx.changes.actions, changed=True)
+        message, cause_text(error), ctx.changes.done()), actions=ctx.changes.actions, changed=True)
 
 
-def describe_cause(error):
+def cause_text(error):
     cause = getattr(error, "exception", None)
     response = getattr(cause, "response", None) or {}
     detail = response.get("Error", {})

@@ -18,11 +18,12 @@ import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
-from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet as fleets
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
-from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import cloudwatch as cloudwatch_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import is_fleet_id
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import resolve_definition
@@ -119,12 +120,12 @@ def read_start(run):
     try:
         target = listeners.find_forward_target(run.clients["elbv2"], listener_arn=params.get("listener_arn"),
                                                rule_arn=params.get("rule_arn"))
-        weights = listeners.forward_weights(target["actions"], listeners.describe_target(target))
+        weights = listeners.forward_weights(target["actions"], listeners.target_text(target))
     except listeners.ListenerError as error:
         raise SwitchRefused(str(error))
     if run.green not in weights:
         raise SwitchRefused("green_target_group: {0} is not in the forward action of {1}; {2}".format(
-            listeners.target_group_name(run.green), listeners.describe_target(target), UNCHANGED))
+            listeners.target_group_name(run.green), listeners.target_text(target), UNCHANGED))
     return target, weights
 
 
@@ -165,17 +166,11 @@ def between_steps(run, index, count, percent):
 
 def pause(run, seconds, sleep=time.sleep, clock=time.monotonic):
     """Sleeps `seconds`, renewing the lock when due (a canary can outlast its lease)."""
-    deadline = clock() + seconds
-    while clock() < deadline:
-        due = run.keeper.seconds_until_due() if run.keeper is not None else seconds
-        sleep(max(0.0, min(deadline - clock(), due)))
+    waiting = Waiter(seconds, seconds, sleep=sleep, clock=clock)
+    while not waiting.expired():
+        waiting.pause(limit=run.keeper.seconds_until_due() if run.keeper is not None else None)
         if run.keeper is not None:
             run.keeper.renew_if_due()
-
-
-@RETRY
-def _describe_alarms(cloudwatch, names):
-    return cloudwatch.describe_alarms(AlarmNames=names)
 
 
 def alarms_in_alarm(run):
@@ -183,8 +178,7 @@ def alarms_in_alarm(run):
     names = run.params["alarms"]
     if not names:
         return []
-    answer = _describe_alarms(run.clients["cloudwatch"], names)
-    found = answer.get("MetricAlarms", []) + answer.get("CompositeAlarms", [])
+    found = cloudwatch_calls.describe_alarms(run.clients["cloudwatch"], names)
     return sorted(alarm["AlarmName"] for alarm in found if alarm.get("StateValue") == ALARM)
 
 
@@ -283,7 +277,7 @@ def run_switch(params, make_client, check_mode, progress_path=None):
 def failure_message(error, phase):
     """The error with AWS's own message and code (an AnsibleAWSError's message leaves them out)."""
     if isinstance(error, AnsibleAWSError):
-        return "{0}{1} (phase {2})".format(error.message, fleets.describe_cause(error), phase)
+        return "{0}{1} (phase {2})".format(error.message, fleets.cause_text(error), phase)
     return "{0} (phase {1})".format(error, phase)
 
 
@@ -310,7 +304,7 @@ def summary(run, start, now):
         moved = "no switch: nothing but {0} serves".format(listeners.target_group_name(run.green))
     else:
         moved = "{0} -> {1} in {2} step(s)".format(
-            switch_plan.describe_weights(start), switch_plan.describe_weights(now), len(run.done["steps"]))
+            switch_plan.weights_text(start), switch_plan.weights_text(now), len(run.done["steps"]))
     retired = ", ".join(fleet["fleet_name"] for fleet in run.done["retired"]) or "none"
     return "{0}: {1}; disabled for the rollback window: {2}{3}".format(
         run.label, moved, retired, "; lock released" if run.done["lock"] is not None else "")

@@ -17,7 +17,6 @@ name. An image with that name is:
 
 import json
 import os
-import time
 
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
@@ -26,6 +25,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._build import imd
 from ansible_collections.cattle.immutable.plugins.module_utils._build import packer as build_packer
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._images import catalog as image_utils
 
 COMPLETE_MARKER = naming.TAG_BUILT_AT
@@ -171,10 +171,10 @@ def is_complete(image):
 
 def settle(ec2, name, timeout):
     """The image with this name once it is no longer pending (bounded wait), or None."""
-    deadline = time.time() + timeout
+    waiting = Waiter(timeout, SETTLE_INTERVAL)
     image = find_image_by_name(ec2, name)
-    while image is not None and image["state"] == "pending" and time.time() < deadline:
-        time.sleep(SETTLE_INTERVAL)
+    while image is not None and image["state"] == "pending" and not waiting.expired():
+        waiting.pause()
         image = find_image_by_name(ec2, name)
     if image is not None and image["state"] == "pending":
         raise BuildError("AMI {0} ({1}) is still pending after {2} s".format(image["image_id"], name, timeout))
@@ -216,17 +216,17 @@ def remove_image(ec2, image):
 
 def wait_until_available(ec2, image_id, timeout, interval=SETTLE_INTERVAL):
     """An AMI Packer reported, once visible and available; a new AMI may not be listed at once."""
-    deadline = time.time() + timeout
+    waiting = Waiter(timeout, interval)
     while True:
         image = image_utils.find_image_by_id(ec2, image_id)
         if image is not None and image["state"] == "available":
             return image
         if image is not None and image["state"] not in ("pending",):
             raise BuildError("AMI {0} is {1}, not available".format(image_id, image["state"]))
-        if time.time() >= deadline:
+        if waiting.expired():
             seen = "not visible" if image is None else "still " + image["state"]
             raise BuildError("AMI {0} reported by Packer is {1} after {2} s".format(image_id, seen, timeout))
-        time.sleep(interval)
+        waiting.pause()
 
 
 # Tags

@@ -10,10 +10,10 @@ so a CopyImage whose answer was lost collides on the name and the copy it made i
 """
 
 import re
-import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import compare_aws_tags
 
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
@@ -206,7 +206,7 @@ def make_plan(module, params, source_region, regions):
 
 
 def wait_available(ec2, image_id, timeout, region):
-    deadline = time.monotonic() + timeout
+    waiting = Waiter(timeout, WAIT_INTERVAL)
     while True:
         image = image_utils.find_image_by_id(ec2, image_id)
         state = image.get("state") if image else "missing"
@@ -214,11 +214,11 @@ def wait_available(ec2, image_id, timeout, region):
             return
         if state in ("failed", "invalid", "error", "deregistered"):
             raise DistributionError(f"regions: the copy {image_id} in {region} is {state}")
-        if time.monotonic() >= deadline:
+        if waiting.expired():
             raise DistributionError(
                 f"wait_timeout: the copy {image_id} in {region} is still {state} after {timeout} s"
             )
-        time.sleep(WAIT_INTERVAL)
+        waiting.pause()
 
 
 def copy_to(ec2, plan, region, params, source_region):

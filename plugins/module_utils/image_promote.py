@@ -21,12 +21,13 @@ from datetime import datetime, timedelta, timezone
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import Refusal
-from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.journal import Journal
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._images import catalog as image_utils
 
 IMAGE_AVAILABLE = "available"
@@ -42,11 +43,7 @@ DEPRECATION_LEAD = timedelta(seconds=30)
 
 
 # ---------------------------------------------------------------------------------------
-# AWS calls: the EC2 and get_parameter calls are _aws's; the other SSM calls follow, one
-# each, retried on throttling and 5xx, errors as AnsibleAWSError.
-
-
-PromotionErrorHandler = common.error_handler(["ParameterNotFound"])
+# AWS calls, made by _aws/ec2.py and _aws/ssm.py; the SSM ones' failures name the stage pointer.
 
 
 def deprecate_image_soon(ec2, image_id, clock=utc_now):
@@ -54,32 +51,20 @@ def deprecate_image_soon(ec2, image_id, clock=utc_now):
     ec2_calls.enable_image_deprecation(ec2, image_id, lambda: earliest_deprecation_time(clock()))
 
 
-@PromotionErrorHandler.common_error_handler("write the stage pointer")
-@common.RETRY
 def write_parameter(ssm, name, image_id, description):
-    answer = ssm.put_parameter(
-        Name=name,
-        Value=image_id,
-        Type="String",
-        DataType=POINTER_DATA_TYPE,
-        Description=description,
-        Overwrite=True,
-    )
-    return answer["Version"]
+    """The version of the stage pointer `name` that names `image_id` (`description` its record)."""
+    return ssm_calls.put_parameter(ssm, name, image_id, description, data_type=POINTER_DATA_TYPE,
+                                   purpose="write the stage pointer")
 
 
-@PromotionErrorHandler.list_error_handler("read the stage pointer history", [])
-@common.RETRY
 def parameter_history(ssm, name):
-    paginator = ssm.get_paginator("get_parameter_history")
-    return paginator.paginate(Name=name).build_full_result()["Parameters"]
+    """Every version of the stage pointer `name`; [] when it was never written."""
+    return ssm_calls.get_parameter_history(ssm, name, purpose="read the stage pointer history")
 
 
-@PromotionErrorHandler.list_error_handler("list the stage pointers of the app", [])
-@common.RETRY
 def parameters_under(ssm, path):
-    paginator = ssm.get_paginator("get_parameters_by_path")
-    return paginator.paginate(Path=path, Recursive=False).build_full_result()["Parameters"]
+    """The parameters directly under `path`, the app's stage pointers among them."""
+    return ssm_calls.get_parameters_by_path(ssm, path, purpose="list the stage pointers of the app")
 
 
 # ---------------------------------------------------------------------------------------
@@ -88,15 +73,12 @@ def parameters_under(ssm, path):
 
 def poll(check, timeout, sleep=time.sleep, clock=time.monotonic):
     """check()'s first truthy result, or its last result once `timeout` seconds have passed."""
-    deadline = clock() + timeout
-    delay = 0.5
+    waiting = Waiter(timeout, 0.5, backoff=2, max_interval=4.0, sleep=sleep, clock=clock)
     while True:
         result = check()
-        remaining = deadline - clock()
-        if result or remaining <= 0:
+        if result or waiting.expired():
             return result
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, 4.0)
+        waiting.pause()
 
 
 def wait_for_image(ec2, image_id, timeout):
@@ -251,31 +233,7 @@ def recent_history(ssm, name, size):
 
 
 # ---------------------------------------------------------------------------------------
-# Writes that report what was already done when a later one fails.
-
-
-class Writes:
-    """The writes of one request, in order; a failure names the ones already done."""
-
-    def __init__(self, check_mode):
-        self.check_mode = check_mode
-        self.actions = []
-
-    def run(self, description, call, *args):
-        if not self.check_mode:
-            try:
-                call(*args)
-            except AnsibleAWSError as e:
-                raise AnsibleAWSError(message=self._failure_message(description, e), exception=e.exception) from e
-        self.actions.append(description)
-
-    def _failure_message(self, description, error):
-        done = "; ".join(self.actions) if self.actions else "nothing"
-        return f"{error.message} while trying to {description}. Done before the failure: {done}. Re-run to finish"
-
-    @property
-    def changed(self):
-        return bool(self.actions)
+# Verified pointer writes (the run's Journal reports what was done when a later write fails).
 
 
 def write_pointer_verified(ssm, name, image_id, description, timeout):
@@ -375,7 +333,7 @@ def promote(ec2, ssm, params, check_mode):
     if reasons:
         raise Refusal(f"image_id {image_id} cannot be promoted to '{stage}': {'; '.join(reasons)}")
     pointer = image_utils.read_stage_pointer(ssm, params["app"], stage, params["prefix"])
-    writes = Writes(check_mode)
+    writes = Journal(check_mode, explain_failures=True)
     untested = untested_past_first_stage(tags, params, required=False)
     version = apply_promotion(ec2, ssm, params, pointer, tags, writes, forced=skipped is not None, untested=untested)
     return {
@@ -440,7 +398,7 @@ def revoke(ec2, ssm, params, check_mode):
             "(every earlier value is revoked, gone or not available); force=true revokes it anyway and "
             "leaves those pointers naming it"
         )
-    writes = Writes(check_mode)
+    writes = Journal(check_mode, explain_failures=True)
     revoked_tag = apply_revocation(ec2, ssm, params, image, tags, moves, good, writes)
     return {
         "changed": writes.changed,

@@ -20,6 +20,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._common.errors im
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._images import catalog as image_utils
 from ansible_collections.cattle.immutable.plugins.module_utils._images import usage as usage_utils
 
@@ -159,22 +160,21 @@ def summary(app, to_delete, kept, check_mode):
 
 def wait_until_deregistered(ec2, image_ids, timeout, sleep=time.sleep, clock=time.monotonic):
     """Polls until AWS lists none of the images; raises PruneError after `timeout` seconds."""
-    deadline = clock() + timeout
-    remaining = list(image_ids)
-    while remaining:
+    waiting = Waiter(timeout, WAIT_POLL_SECONDS, sleep=sleep, clock=clock)
+    while True:
         remaining = []
         for batch in usage_utils.chunks(image_ids, DESCRIBE_IMAGES_FILTER_MAX):
             remaining += images_still_listed(ec2, batch)
         if not remaining:
             return
-        if clock() >= deadline:
+        if waiting.expired():
             raise PruneError(
                 "images {0} still listed {1} s after deregistration; their snapshots were not deleted".format(
                     ", ".join(remaining), timeout
                 ),
                 done={"deregistered": list(image_ids), "snapshots_deleted": []},
             )
-        sleep(WAIT_POLL_SECONDS)
+        waiting.pause()
 
 
 def images_still_listed(ec2, image_ids):
@@ -197,10 +197,10 @@ def carry_out(ec2, to_delete, wait_timeout):
                 ec2_calls.delete_snapshot(ec2, snapshot_id)
                 done["snapshots_deleted"].append(snapshot_id)
     except AnsibleAWSError as e:
-        raise PruneError("{0} ({1})".format(e.message, describe_progress(done)), done)
+        raise PruneError("{0} ({1})".format(e.message, progress_text(done)), done)
 
 
-def describe_progress(done):
+def progress_text(done):
     if not done["deregistered"]:
         return "nothing was changed"
     return "already deregistered: {0}; snapshots deleted: {1}".format(

@@ -26,19 +26,17 @@ import urllib.error
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
-from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
-from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2 as elbv2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, utc_now
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 
 UNCHANGED = "nothing was changed"
@@ -59,6 +57,7 @@ NO_ANSWER_TRIES = 5
 # AWS: a command's invocation may not exist yet right after SendCommand.
 INVOCATION_PENDING = ("Pending", "InProgress", "Delayed")
 COMMAND_DOCUMENT = "AWS-RunShellScript"
+COMMAND_COMMENT = "cattle.immutable image test"
 
 
 class TestRefusal(Refusal):
@@ -73,120 +72,54 @@ class TestFailed(Exception):
         self.evidence = evidence
 
 
-ImageTestErrorHandler = common.error_handler(["InvalidInstanceID.NotFound", "TargetGroupNotFound", "RuleNotFound"])
-
-
 # ---------------------------------------------------------------------------------------
-# AWS calls: one each, retried on throttling and 5xx.
+# AWS calls (the calls themselves are _aws's).
 
 
-@ImageTestErrorHandler.common_error_handler("describe the load balancer")
-@RETRY
-def describe_load_balancer(elbv2, name):
-    try:
-        return elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-    except is_boto3_error_code("LoadBalancerNotFound"):
-        return None
-
-
-@ImageTestErrorHandler.common_error_handler("describe the listeners")
-@RETRY
-def describe_listeners(elbv2, load_balancer_arn):
-    return elbv2.get_paginator("describe_listeners").paginate(LoadBalancerArn=load_balancer_arn).build_full_result()[
-        "Listeners"
-    ]
-
-
-@ImageTestErrorHandler.common_error_handler("describe the listener rules")
-@RETRY
-def describe_rules(elbv2, listener_arn):
-    return elbv2.get_paginator("describe_rules").paginate(ListenerArn=listener_arn).build_full_result()["Rules"]
-
-
-@ImageTestErrorHandler.common_error_handler("create the test target group")
-@RETRY
 def create_target_group(elbv2, request):
-    return elbv2.create_target_group(**request)["TargetGroups"][0]
+    group = elbv2_calls.create_target_group(elbv2, request)
+    if group is None:
+        raise CattleError("a target group named {0} exists with other settings; the test made nothing".format(
+            request["Name"]))
+    return group
 
 
-@ImageTestErrorHandler.common_error_handler("create the test listener rule")
-@RETRY
 def create_rule(elbv2, listener_arn, priority, host, tg_arn, tags):
-    return elbv2.create_rule(
-        ListenerArn=listener_arn,
-        Priority=priority,
-        Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
-        Actions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
-        Tags=ansible_dict_to_boto3_tag_list(tags),
-    )["Rules"][0]
+    """A rule sending requests for `host` (and only those) to the test's target group."""
+    return elbv2_calls.create_rule(elbv2, listener_arn, priority,
+                                   [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
+                                   [{"Type": "forward", "TargetGroupArn": tg_arn}], tags)
 
 
-@ImageTestErrorHandler.deletion_error_handler("delete the test listener rule")
-@RETRY
-def delete_rule(elbv2, arn):
-    elbv2.delete_rule(RuleArn=arn)
-
-
-@ImageTestErrorHandler.common_error_handler("register the test instance")
-@RETRY
-def register_target(elbv2, tg_arn, instance_id):
-    elbv2.register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance_id}])
-
-
-@ImageTestErrorHandler.common_error_handler("describe the test target's health")
-@RETRY
 def target_health(elbv2, tg_arn, instance_id):
-    found = elbv2.describe_target_health(TargetGroupArn=tg_arn, Targets=[{"Id": instance_id}])
-    descriptions = found.get("TargetHealthDescriptions") or [{}]
+    descriptions = elbv2_calls.describe_target_health(elbv2, tg_arn, [instance_id]) or [{}]
     return descriptions[0].get("TargetHealth") or {}
 
 
-@ImageTestErrorHandler.common_error_handler("launch the test instance")
-@common.RETRY_UNTIL_INSTANCE_PROFILE_USABLE
-def run_instance(ec2, request):
-    return ec2.run_instances(**request)["Instances"][0]
-
-
-@ImageTestErrorHandler.common_error_handler("describe the test instance")
-@RETRY
 def instance_state(ec2, instance_id):
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    instances = [instance for reservation in reservations for instance in reservation["Instances"]]
-    return instances[0]["State"]["Name"] if instances else None
+    instance = ec2_calls.describe_instance(ec2, instance_id)
+    return instance["State"]["Name"] if instance else None
 
 
-@ImageTestErrorHandler.deletion_error_handler("terminate the test instance")
-@RETRY
-def terminate_instance(ec2, instance_id):
-    ec2.terminate_instances(InstanceIds=[instance_id])
+# Run Command, through _aws/ssm.py.
 
 
-@ImageTestErrorHandler.common_error_handler("describe the managed node")
-@RETRY
 def managed_node_status(ssm, instance_id):
-    found = ssm.describe_instance_information(Filters=[{"Key": "InstanceIds", "Values": [instance_id]}])
-    nodes = found.get("InstanceInformationList") or []
-    return nodes[0].get("PingStatus") if nodes else None
+    """The instance's PingStatus in Systems Manager ("Online", ...), or None while SSM does not know it."""
+    node = ssm_calls.describe_instance_information(ssm, instance_id)
+    return node.get("PingStatus") if node else None
 
 
-@ImageTestErrorHandler.common_error_handler("send the test command")
-@RETRY
 def send_command(ssm, instance_id, command, timeout):
-    return ssm.send_command(
-        InstanceIds=[instance_id],
-        DocumentName=COMMAND_DOCUMENT,
-        Parameters={"commands": [command], "executionTimeout": [str(timeout)]},
-        Comment="cattle.immutable image test",
-    )["Command"]["CommandId"]
+    """The id of the Run Command that runs the shell command `command` on the instance."""
+    parameters = {"commands": [command], "executionTimeout": [str(timeout)]}
+    return ssm_calls.send_command(ssm, instance_id, COMMAND_DOCUMENT, parameters, COMMAND_COMMENT,
+                                  purpose="send the test command")
 
 
-@ImageTestErrorHandler.common_error_handler("read the test command's result")
-@RETRY
 def command_invocation(ssm, command_id, instance_id):
-    try:
-        return ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-    except is_boto3_error_code("InvocationDoesNotExist"):
-        return None
+    """The command's invocation on the instance, or None while AWS has not made it yet."""
+    return ssm_calls.get_command_invocation(ssm, command_id, instance_id, purpose="read the test command's result")
 
 
 # ---------------------------------------------------------------------------------------
@@ -290,14 +223,14 @@ def truncated(text, size=BODY_KEPT):
 
 def poll(check, timeout, what, clock=time.monotonic, sleep=time.sleep):
     """check() until it returns something other than None; TimeoutError naming `what` after `timeout` s."""
-    deadline = clock() + timeout
+    waiting = Waiter(timeout, POLL_SECONDS, sleep=sleep, clock=clock)
     while True:
         found = check()
         if found is not None:
             return found
-        if clock() >= deadline:
+        if waiting.expired():
             raise TimeoutError("{0} within {1} s".format(what, timeout))
-        sleep(min(POLL_SECONDS, max(0.0, deadline - clock())))
+        waiting.pause()
 
 
 def http_get(url, host, timeout=HTTP_TIMEOUT):
@@ -387,15 +320,15 @@ def checked_image(ec2, image_id, app):
 def listener_and_rules(elbv2, stage_def, path):
     """The app's listener and the rules of every listener of its load balancer (the quota counts them all)."""
     wanted = stage_def["load_balancer"]
-    balancer = describe_load_balancer(elbv2, wanted["name"])
+    balancer = elbv2_calls.describe_load_balancer(elbv2, wanted["name"])
     if balancer is None:
         refuse("{0}.load_balancer.name: there is no load balancer {1}".format(path, wanted["name"]))
-    listeners = describe_listeners(elbv2, balancer["LoadBalancerArn"])
+    listeners = elbv2_calls.describe_listeners(elbv2, LoadBalancerArn=balancer["LoadBalancerArn"])
     ours = [listener for listener in listeners if int(listener["Port"]) == wanted["listener_port"]]
     if not ours:
         refuse("{0}.load_balancer.listener_port: load balancer {1} has no listener on port {2}".format(
             path, wanted["name"], wanted["listener_port"]))
-    rules = {listener["ListenerArn"]: describe_rules(elbv2, listener["ListenerArn"]) for listener in listeners}
+    rules = {listener["ListenerArn"]: elbv2_calls.describe_rules(elbv2, ListenerArn=listener["ListenerArn"]) for listener in listeners}
     return balancer, ours[0], rules
 
 
@@ -460,13 +393,13 @@ def launch_and_register(clients, plan, params, made, names, tags):
     elbv2, ec2 = clients["elbv2"], clients["ec2"]
     group = create_target_group(elbv2, fleet_spec.target_group_request(
         stage_def, names["target_group"], balancer["VpcId"], tags))
-    made.add("target group {0}".format(group["TargetGroupName"]), fleet_aws.delete_target_group, elbv2,
+    made.add("target group {0}".format(group["TargetGroupName"]), elbv2_calls.delete_target_group, elbv2,
              group["TargetGroupArn"])
     rule = create_rule(elbv2, plan["listener"]["ListenerArn"], plan["priority"], names["host"],
                        group["TargetGroupArn"], tags)
-    made.add("listener rule {0}".format(plan["priority"]), delete_rule, elbv2, rule["RuleArn"])
-    instance = run_instance(ec2, launch_request(stage_def, plan["image"], tags, names["instance"]))
-    made.add("instance {0}".format(instance["InstanceId"]), terminate_instance, ec2, instance["InstanceId"])
+    made.add("listener rule {0}".format(plan["priority"]), elbv2_calls.delete_rule, elbv2, rule["RuleArn"])
+    instance = ec2_calls.run_instance(ec2, launch_request(stage_def, plan["image"], tags, names["instance"]))
+    made.add("instance {0}".format(instance["InstanceId"]), ec2_calls.terminate_instance, ec2, instance["InstanceId"])
     return {"instance_id": instance["InstanceId"], "target_group_arn": group["TargetGroupArn"],
             "rule_arn": rule["RuleArn"], "priority": plan["priority"], "host": names["host"]}
 
@@ -532,7 +465,7 @@ def exercise(clients, plan, params, resources):
     evidence = {"health": None, "http_checks": [], "commands": []}
     try:
         wait_running(clients["ec2"], resources["instance_id"], params["wait_timeout"])
-        register_target(clients["elbv2"], resources["target_group_arn"], resources["instance_id"])
+        elbv2_calls.register_targets(clients["elbv2"], resources["target_group_arn"], [resources["instance_id"]])
         evidence["health"] = wait_healthy(clients["elbv2"], resources, stage_def, params["wait_timeout"])
         url = base_url(plan["balancer"], plan["listener"])
         matcher = stage_def["health_check"]["matcher"]

@@ -20,11 +20,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 from ansible_collections.cattle.immutable.plugins.module_utils import deployment_info as deployment
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import Context
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import FleetError
@@ -100,7 +100,7 @@ def choose(ctx, fleets, standby_fleet_id):
         raise RollbackRefused("{0}; {1}".format(error, UNCHANGED))
     if standby["target_group"]["arn"] not in ctx.weights:
         raise RollbackRefused("{0}/{1}: the standby {2} is not in the forward action of {3}; {4}".format(
-            ctx.app, ctx.stage, standby["name"], listeners.describe_target(ctx.target), UNCHANGED))
+            ctx.app, ctx.stage, standby["name"], listeners.target_text(ctx.target), UNCHANGED))
     return standby, serving
 
 
@@ -115,14 +115,14 @@ def standby_image(ctx, standby):
     reference = standby["launch_template"]
     if not reference.get("LaunchTemplateId"):
         return None
-    version = fleet_aws.describe_launch_template_version(
+    version = ec2_calls.describe_launch_template_version(
         ctx.ec2, reference["LaunchTemplateId"], str(reference.get("Version") or "$Default")) or {}
     return (version.get("LaunchTemplateData") or {}).get("ImageId")
 
 
 def revocation(ctx, image_id):
     """The AMI's cattle:revoked tag ('' when not revoked, or when the AMI is gone: its instances still run)."""
-    image = fleet_aws.describe_image(ctx.ec2, image_id) if image_id and image_id.startswith("ami-") else None
+    image = ec2_calls.describe_image(ctx.ec2, image_id) if image_id and image_id.startswith("ami-") else None
     return boto3_tag_list_to_ansible_dict((image or {}).get("Tags") or []).get(naming.TAG_REVOKED, "")
 
 

@@ -109,7 +109,7 @@ def summary(target, previous, new, changed):
     def text(weights):
         return ", ".join("{0}={1}".format(listeners.target_group_name(arn), weight) for arn, weight in weights.items())
 
-    where = listeners.describe_target(target)
+    where = listeners.target_text(target)
     if not changed:
         return "{0} already forwards {1}".format(where, text(previous))
     return "{0}: {1} -> {2}".format(where, text(previous), text(new))
@@ -127,7 +127,7 @@ def set_weights(elbv2, params, check_mode):
         rule_arn=params.get("rule_arn"),
         rule_priority=params.get("rule_priority"),
     )
-    current = listeners.forward_weights(target["actions"], listeners.describe_target(target))
+    current = listeners.forward_weights(target["actions"], listeners.target_text(target))
     wanted = resolve(elbv2, pairs, current, target["load_balancer_arn"])
     written = guarded_write(elbv2, target, current, wanted, params["min_healthy"], check_mode)
     return result(target, current, written["weights"], written["changed"], written["health"])
@@ -144,10 +144,10 @@ def guarded_write(elbv2, target, current, wanted, min_healthy, check_mode):
     if check_mode:
         return {"changed": True, "weights": wanted, "health": health, "actions": None}
     actions = listeners.write_forward(elbv2, target, wanted)
-    new = listeners.forward_weights(actions, listeners.describe_target(target))
+    new = listeners.forward_weights(actions, listeners.target_text(target))
     if not listeners.same_weights(new, wanted):
         raise AnsibleAWSError(message="{0} was written, but AWS reports {1} instead of {2}".format(
-            listeners.describe_target(target), new, wanted))
+            listeners.target_text(target), new, wanted))
     return {"changed": True, "weights": new, "health": health, "actions": actions}
 
 
@@ -171,8 +171,8 @@ def result(target, current, new, changed, health):
             for arn, (healthy, registered, required) in health.items()
         ],
         "diff": {
-            "before_header": listeners.describe_target(target),
-            "after_header": listeners.describe_target(target),
+            "before_header": listeners.target_text(target),
+            "after_header": listeners.target_text(target),
             "before": configuration(current)["weights_by_name"],
             "after": configuration(new)["weights_by_name"],
         },

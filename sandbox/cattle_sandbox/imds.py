@@ -1,10 +1,13 @@
 """The instance metadata service (IMDS) at 169.254.169.254, for instances that run as stand-ins.
 
 Inside a stand-in, 169.254.169.254 is routed to the sandbox's end of its veth pair
-(standin/network.py). In the sandbox's network namespace the address sits on `lo`, and one
-process of that namespace answers it on port 80: every sandbox with live instances tries to
-bind it, the first wins, the others retry every half second, so the service outlives the
-sandbox that started it (pytest-xdist workers share one namespace). What each instance is
+(standin/network.py). In the sandbox's network namespace the address sits on `lo`, and every
+process of that namespace with live instances answers it on port 80, each on its own socket
+bound with SO_REUSEPORT (the kernel spreads new connections over them): pytest-xdist workers
+share one namespace, and one of them stopping must not leave a gap. On EC2 the service is
+always there; an instance that asks while a sandbox hands over must get its answer. A
+sandbox that stops keeps answering while instances of other sandboxes are registered, so
+the only sockets that close are those of a process that exits. What each instance is
 comes from a registry every process of the machine shares: one JSON document per stand-in
 address in $CATTLE_CACHE/run/imds/, written by the sandbox that launched the instance and
 removed when it terminates. The answer depends on the client's address alone, as on EC2,
@@ -34,6 +37,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import threading
 import time
@@ -75,6 +79,10 @@ def register(address: str, document: dict[str, Any]) -> None:
 
 def unregister(address: str) -> None:
     (registry() / f"{address}.json").unlink(missing_ok=True)
+
+
+def registered_addresses() -> list[str]:
+    return sorted(path.name[:-len(".json")] for path in registry().glob("*.json"))
 
 
 def lookup(address: str) -> dict[str, Any] | None:
@@ -235,9 +243,10 @@ class MetadataHandler(BaseHTTPRequestHandler):
 
 
 class MetadataService:
-    """Answers 169.254.169.254:80 in this network namespace while no other process does."""
+    """Answers 169.254.169.254:80 in this network namespace, beside any other process that does."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = PORT) -> None:
+        self.port = port
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -252,6 +261,9 @@ class MetadataService:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stops answering, unless instances of other sandboxes still ask (see the module's docstring)."""
+        if registered_addresses():
+            return
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is None:
@@ -269,7 +281,7 @@ class MetadataService:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            server = try_bind()
+            server = try_bind(self.port)
             if server is None:
                 self._stopping.wait(BIND_RETRY_SECONDS)
                 continue
@@ -281,15 +293,34 @@ class MetadataService:
                 self._server = None
 
 
-def try_bind() -> ThreadingHTTPServer | None:
-    """A server on 169.254.169.254:80, or None while another process holds it."""
+class SharedPortServer(ThreadingHTTPServer):
+    """Binds with SO_REUSEPORT: every sandbox process of the namespace listens on the port."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def server_close(self) -> None:
+        # Leave the port's group at once. Closing alone is not enough: a child forked meanwhile
+        # (ansible, nspawn) holds a copy of the descriptor until it execs, and the kernel would
+        # go on queueing connections on this socket, to reset them when the copy goes.
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        super().server_close()
+
+
+def try_bind(port: int = PORT) -> ThreadingHTTPServer | None:
+    """A server on 169.254.169.254:80, or None while a process that does not share the port holds it."""
     try:
-        server = ThreadingHTTPServer((METADATA_ADDRESS, PORT), MetadataHandler)
+        server = SharedPortServer((METADATA_ADDRESS, port), MetadataHandler)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             return None
         raise
-    server.daemon_threads = True
     return server
 
 

@@ -2,7 +2,8 @@
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""EC2 calls for images, their snapshots and their tags: one function per call.
+"""EC2 calls: images, their snapshots and their tags; the subnets, security groups,
+instance type offerings and launch templates of a fleet; instances. One function per call.
 
 Each is retried (common.py) and fails as AnsibleAWSError "Failed to <what it does>".
 Images and snapshots are in boto3's shape (CamelCase keys, tags as a list); the
@@ -22,8 +23,15 @@ SNAPSHOT_MISSING = ("InvalidSnapshot.NotFound",)
 DESCRIBE_IMAGES = "describe images"
 IMDS_V2 = "v2.0"
 
+LAUNCH_TEMPLATE_EXISTS = "InvalidLaunchTemplateName.AlreadyExistsException"
+LAUNCH_TEMPLATE_MISSING = ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound",
+                           "InvalidLaunchTemplateId.Malformed")
+
+ErrorHandler = common.error_handler()
+InstanceErrorHandler = common.error_handler(["InvalidInstanceID.NotFound"])
 ImageErrorHandler = common.error_handler(IMAGE_MISSING)
 SnapshotErrorHandler = common.error_handler(SNAPSHOT_MISSING)
+LaunchTemplateErrorHandler = common.error_handler(LAUNCH_TEMPLATE_MISSING)
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,3 +176,123 @@ def _create_tags(ec2, resource_ids, tags):
 def delete_tags(ec2, resource_ids, keys):
     """Remove the tags with these keys, whatever their values, from `resource_ids`."""
     ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys])
+
+
+# ---------------------------------------------------------------------------------------
+# What a fleet launches into: subnets, security groups, instance types, launch templates
+
+
+# Subnets and security groups by filter, not by id: an unknown id is left out of the
+# answer instead of failing the call, so a refusal can name every missing one.
+@ErrorHandler.common_error_handler("describe the subnets")
+@common.RETRY
+def describe_subnets(ec2, subnet_ids):
+    return ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": list(subnet_ids)}])["Subnets"]
+
+
+@ErrorHandler.common_error_handler("describe the security groups")
+@common.RETRY
+def describe_security_groups(ec2, group_ids):
+    return ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": list(group_ids)}])["SecurityGroups"]
+
+
+@ErrorHandler.common_error_handler("describe the instance type offerings")
+@common.RETRY
+def zones_offering(ec2, instance_type, zones):
+    """The Availability Zones among `zones` where `instance_type` is offered."""
+    filters = [{"Name": "instance-type", "Values": [instance_type]}, {"Name": "location", "Values": sorted(zones)}]
+    paginator = ec2.get_paginator("describe_instance_type_offerings")
+    offerings = paginator.paginate(LocationType="availability-zone", Filters=filters).build_full_result()
+    return set(offering["Location"] for offering in offerings["InstanceTypeOfferings"])
+
+
+@LaunchTemplateErrorHandler.list_error_handler("describe the launch template", None)
+@common.RETRY
+def describe_launch_template(ec2, name=None, template_id=None):
+    request = {"LaunchTemplateIds": [template_id]} if template_id else {"LaunchTemplateNames": [name]}
+    templates = ec2.describe_launch_templates(**request)["LaunchTemplates"]
+    return templates[0] if templates else None
+
+
+@LaunchTemplateErrorHandler.list_error_handler("describe the launch template version", None)
+@common.RETRY
+def describe_launch_template_version(ec2, template_id, version):
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=[str(version)])
+    found = versions["LaunchTemplateVersions"]
+    return found[0] if found else None
+
+
+@ErrorHandler.common_error_handler("create the launch template")
+@common.RETRY
+def create_launch_template(ec2, name, data, tags):
+    """The new template, or None when one of that name exists (a lost answer, or a rerun)."""
+    try:
+        return ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData=data,
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": tags}],
+        )["LaunchTemplate"]
+    except is_boto3_error_code(LAUNCH_TEMPLATE_EXISTS):
+        return None
+
+
+@LaunchTemplateErrorHandler.deletion_error_handler("delete the launch template")
+@common.RETRY
+def delete_launch_template(ec2, template_id):
+    ec2.delete_launch_template(LaunchTemplateId=template_id)
+    return True
+
+
+@ErrorHandler.common_error_handler("list launch templates")
+@common.RETRY
+def describe_launch_templates(ec2):
+    """Every launch template of the account and region, all pages."""
+    paginator = ec2.get_paginator("describe_launch_templates")
+    return paginator.paginate().build_full_result()["LaunchTemplates"]
+
+
+@LaunchTemplateErrorHandler.list_error_handler("list launch template versions", [])
+@common.RETRY
+def describe_launch_template_versions(ec2, template_id):
+    """Every version of the template, all pages; [] when the template is gone."""
+    paginator = ec2.get_paginator("describe_launch_template_versions")
+    return paginator.paginate(LaunchTemplateId=template_id).build_full_result()["LaunchTemplateVersions"]
+
+
+# ---------------------------------------------------------------------------------------
+# Instances
+
+
+def describe_instances(ec2, filters, purpose="describe the instances"):
+    """The instances the filters match, all pages; a failure reads "Failed to <purpose>"."""
+    return ErrorHandler.common_error_handler(purpose)(_describe_instances)(ec2, filters)
+
+
+@common.RETRY
+def _describe_instances(ec2, filters):
+    paginator = ec2.get_paginator("describe_instances")
+    reservations = paginator.paginate(Filters=filters).build_full_result()["Reservations"]
+    return [instance for reservation in reservations for instance in reservation["Instances"]]
+
+
+@ErrorHandler.common_error_handler("launch the test instance")
+@common.RETRY_UNTIL_INSTANCE_PROFILE_USABLE
+def run_instance(ec2, request):
+    """The one instance a RunInstances request (MinCount = MaxCount = 1) launched."""
+    return ec2.run_instances(**request)["Instances"][0]
+
+
+@InstanceErrorHandler.list_error_handler("describe the instance", None)
+@common.RETRY
+def describe_instance(ec2, instance_id):
+    """The instance, or None when AWS does not know it (any more)."""
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    instances = [instance for reservation in reservations for instance in reservation["Instances"]]
+    return instances[0] if instances else None
+
+
+@InstanceErrorHandler.deletion_error_handler("terminate the instance")
+@common.RETRY
+def terminate_instance(ec2, instance_id):
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    return True

@@ -12,11 +12,14 @@ makes the changes; fleets.py runs both and builds the result.
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common import errors
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2 as elbv2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._common import errors
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
+from ansible_collections.cattle.immutable.plugins.module_utils._common.journal import Journal
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
@@ -38,32 +41,6 @@ class FleetError(CattleError):
 
 class Refusal(FleetError, errors.Refusal):
     """Refused before any write."""
-
-
-class Changes:
-    """The writes of one run; in check mode they are only listed."""
-
-    def __init__(self, check_mode):
-        self.check_mode = check_mode
-        self.actions = []
-
-    def run(self, description, call, *args, **kwargs):
-        result = None
-        if not self.check_mode:
-            result = call(*args, **kwargs)
-        self.actions.append(description)
-        return result
-
-    def note(self, description):
-        """Something that changed without a call of ours (an adoption)."""
-        self.actions.append(description)
-
-    @property
-    def changed(self):
-        return bool(self.actions)
-
-    def done(self):
-        return "; ".join(self.actions) if self.actions else "nothing"
 
 
 def refusal_or_failure(ctx, message):
@@ -187,7 +164,7 @@ def validate_desired(desired, stage_def):
 
 def checked_image(ec2, image_id, app):
     """The AMI, refused when it is missing, not available, revoked or another app's."""
-    image = fleet_aws.describe_image(ec2, image_id)
+    image = ec2_calls.describe_image(ec2, image_id)
     if image is None:
         raise Refusal("image_id {0}: no such AMI in this region; {1}".format(image_id, UNCHANGED))
     tags = boto3_tag_list_to_ansible_dict(image.get("Tags") or [])
@@ -245,7 +222,7 @@ class Context:
         self.stage_def = stage_def
         self.app = stage_def["app"]
         self.stage = stage_def["stage"]
-        self.changes = Changes(check_mode)
+        self.changes = Journal(check_mode)
         self.progress_path = progress_path
         # A locking.LeaseKeeper of the app's deploy lock when the run holds it (option lock).
         self.lease = None
@@ -308,7 +285,7 @@ def find_listener(ctx):
             port=balancer["listener_port"],
             rule_priority=balancer["rule_priority"],
         )
-        ctx.weights = listeners.forward_weights(ctx.target["actions"], listeners.describe_target(ctx.target))
+        ctx.weights = listeners.forward_weights(ctx.target["actions"], listeners.target_text(ctx.target))
     except listeners.ListenerError as error:
         raise listener_refusal(ctx, error)
 
@@ -338,7 +315,7 @@ def remembered_listener(ctx, balancer):
 
 def find_app_groups(ctx):
     tags = {naming.TAG_APP: ctx.app, fleet_spec.TAG_STAGE: ctx.stage}
-    ctx.app_groups = fleet_aws.describe_groups_tagged(ctx.autoscaling, tags)
+    ctx.app_groups = autoscaling_calls.describe_groups_tagged(ctx.autoscaling, tags)
 
 
 def group_of_fleet(ctx, fleet):
@@ -372,7 +349,7 @@ def identify_fleet(ctx):
 
 
 def identify_adopted(ctx, asg_name):
-    group = fleet_aws.describe_group(ctx.autoscaling, asg_name)
+    group = autoscaling_calls.describe_group(ctx.autoscaling, asg_name)
     if group is None:
         raise Refusal("adopt_asg: there is no Auto Scaling group {0}; {1}".format(asg_name, UNCHANGED))
     tags = fleet_spec.asg_tags(group)
@@ -402,7 +379,7 @@ def find_target_group(ctx):
     elif arns:
         ctx.target_group = own_target_group(ctx, arns)
     elif not creates_without_looking(ctx):
-        ctx.target_group = fleet_aws.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
+        ctx.target_group = elbv2_calls.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
     if ctx.target_group is None and ctx.params["state"] == "absent":
         ctx.target_group = target_group_in_listener(ctx)
     if ctx.target_group is not None and ctx.names.get("target_group") is None:
@@ -414,7 +391,7 @@ def own_target_group(ctx, arns):
     for arn in arns:
         if target_group_name_of(arn) == ctx.names["target_group"]:
             return {"TargetGroupArn": arn, "TargetGroupName": ctx.names["target_group"]}
-    return fleet_aws.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
+    return elbv2_calls.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
 
 
 def target_group_name_of(arn):
@@ -424,7 +401,7 @@ def target_group_name_of(arn):
 
 def find_adopted_target_group(ctx, name_or_arn):
     key = {"arn": name_or_arn} if name_or_arn.startswith("arn:") else {"name": name_or_arn}
-    group = fleet_aws.describe_target_group(ctx.elbv2, **key)
+    group = elbv2_calls.describe_target_group(ctx.elbv2, **key)
     if group is None:
         raise Refusal("adopt_target_group: there is no target group {0}; {1}".format(name_or_arn, UNCHANGED))
     return group
@@ -446,10 +423,10 @@ def target_group_in_listener(ctx):
     """A target group of the forward action tagged with this fleet (found when its group is gone)."""
     if not ctx.weights:
         return None
-    tags = fleet_aws.target_group_tags(ctx.elbv2, list(ctx.weights))
+    tags = elbv2_calls.target_group_tags(ctx.elbv2, list(ctx.weights))
     for arn, group_tags in tags.items():
         if group_tags.get(fleet_spec.TAG_FLEET) == ctx.fleet_id and group_tags.get(naming.TAG_APP) == ctx.app:
-            return fleet_aws.describe_target_group(ctx.elbv2, arn=arn)
+            return elbv2_calls.describe_target_group(ctx.elbv2, arn=arn)
     return None
 
 
@@ -464,7 +441,7 @@ def find_launch_template(ctx):
         }
         ctx.launch_template_ours = not ctx.adopted
     elif ctx.names.get("launch_template") and not ctx.adopted and not creates_without_looking(ctx):
-        ctx.launch_template = fleet_aws.describe_launch_template(ctx.ec2, name=ctx.names["launch_template"])
+        ctx.launch_template = ec2_calls.describe_launch_template(ctx.ec2, name=ctx.names["launch_template"])
         tags = boto3_tag_list_to_ansible_dict((ctx.launch_template or {}).get("Tags") or [])
         ctx.launch_template_ours = tags.get(naming.TAG_MANAGED_BY) == naming.MANAGED_BY_VALUE
 
@@ -520,7 +497,7 @@ def refuse_if_serving(ctx, doing):
         raise Refusal(
             "fleet {0} serves traffic (weight {1} in {2}): refusing to {3} a serving fleet; move traffic away "
             "with cattle.immutable.traffic first; {4}".format(
-                ctx.label, weight, listeners.describe_target(ctx.target), doing, UNCHANGED
+                ctx.label, weight, listeners.target_text(ctx.target), doing, UNCHANGED
             )
         )
 

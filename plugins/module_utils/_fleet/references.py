@@ -20,7 +20,9 @@ The load balancer, the listener and the rule are found, or refused, by fleet_con
 every state. A fleet that exists was checked when it was created: nothing here is read again.
 """
 
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import iam as iam_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import kms as kms_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import refusal_or_failure
 
 
@@ -56,14 +58,14 @@ def vpc_of(ctx):
 def read_subnets(ctx):
     """(the subnets AWS describes, the problems with them)."""
     wanted = ctx.stage_def["subnets"]
-    subnets = fleet_aws.describe_subnets(ctx.ec2, wanted)
+    subnets = ec2_calls.describe_subnets(ctx.ec2, wanted)
     paths = {"subnets": ctx.field_path("subnets"), "vpc_id": ctx.field_path("vpc_id")}
     return subnets, subnet_problems(wanted, subnets, ctx.stage_def.get("vpc_id"), ctx.stage_def["region"], paths)
 
 
 def read_security_groups(ctx, vpc):
     wanted = ctx.stage_def["security_groups"]
-    groups = fleet_aws.describe_security_groups(ctx.ec2, wanted)
+    groups = ec2_calls.describe_security_groups(ctx.ec2, wanted)
     return security_group_problems(wanted, groups, vpc, ctx.stage_def["region"], ctx.field_path("security_groups"))
 
 
@@ -71,7 +73,7 @@ def read_zone_offerings(ctx, subnets):
     if not subnets:
         return []
     instance_type = ctx.stage_def["instance_type"]
-    offered = fleet_aws.zones_offering(ctx.ec2, instance_type, set(subnet["AvailabilityZone"] for subnet in subnets))
+    offered = ec2_calls.zones_offering(ctx.ec2, instance_type, set(subnet["AvailabilityZone"] for subnet in subnets))
     return zone_problems(instance_type, subnets, offered, ctx.field_path("instance_type"))
 
 
@@ -79,7 +81,7 @@ def read_instance_profile(ctx):
     profile = ctx.stage_def["instance_profile"]
     if not profile:
         return []
-    found = fleet_aws.get_instance_profile(ctx.clients["iam"], profile_name(profile))
+    found = iam_calls.get_instance_profile(ctx.clients["iam"], profile_name(profile))
     return profile_problems(profile, found, ctx.field_path("instance_profile"))
 
 
@@ -92,7 +94,7 @@ def read_kms_key(ctx):
     if key_region and key_region != region:
         return ["{0}: {1} is a key of {2}; the fleet's volumes are in {3} and need a key of that region".format(
             path, key, key_region, region)]
-    return key_problems(key, fleet_aws.describe_key(ctx.clients["kms"], key), region, path)
+    return key_problems(key, kms_calls.describe_key(ctx.clients["kms"], key), region, path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,9 +21,11 @@ from datetime import timedelta
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2 as elbv2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import utc_now
-from ansible_collections.cattle.immutable.plugins.module_utils._fleet import aws as fleet_aws
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import references as fleet_references
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait
@@ -69,7 +71,7 @@ def ensure_launch_template(ctx):
     created = ctx.changes.run(
         "create launch template {0} ({1}, IMDSv2 required, encrypted root volume)".format(
             ctx.names["launch_template"], ctx.image["ImageId"]),
-        fleet_aws.create_launch_template, ctx.ec2, ctx.names["launch_template"], data,
+        ec2_calls.create_launch_template, ctx.ec2, ctx.names["launch_template"], data,
         ansible_dict_to_boto3_tag_list(tags),
     )
     if ctx.check_mode:
@@ -81,7 +83,7 @@ def ensure_launch_template(ctx):
 
 
 def adopt_launch_template(ctx):
-    found = fleet_aws.describe_launch_template(ctx.ec2, name=ctx.names["launch_template"])
+    found = ec2_calls.describe_launch_template(ctx.ec2, name=ctx.names["launch_template"])
     if found is None:
         raise FleetError("launch template {0} was reported to exist but cannot be found; re-run. Done: {1}".format(
             ctx.names["launch_template"], ctx.changes.done()))
@@ -98,11 +100,11 @@ def ensure_target_group(ctx):
     """The fleet's target group (None in check mode when it would be created)."""
     if ctx.target_group is None and ctx.adoptions and creates_without_looking(ctx):
         # The launch template was left by an interrupted run: the target group may be too.
-        ctx.target_group = fleet_aws.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
+        ctx.target_group = elbv2_calls.describe_target_group(ctx.elbv2, name=ctx.names["target_group"])
     if ctx.target_group is not None:
         if ctx.group is None:
             # Found by name only: a leftover of an earlier run, or someone else's.
-            tags = fleet_aws.target_group_tags(ctx.elbv2, [ctx.target_group["TargetGroupArn"]])
+            tags = elbv2_calls.target_group_tags(ctx.elbv2, [ctx.target_group["TargetGroupArn"]])
             check_ours(ctx, "target group", ctx.names["target_group"], tags.get(ctx.target_group["TargetGroupArn"], {}))
         return ctx.target_group
     name = ctx.names["target_group"]
@@ -110,10 +112,10 @@ def ensure_target_group(ctx):
         ctx.changes.note("create target group {0}".format(name))
         return None
     request = fleet_spec.target_group_request(ctx.stage_def, name, fleet_references.vpc_of(ctx), fleet_tags(ctx))
-    created = ctx.changes.run("create target group {0}".format(name), fleet_aws.create_target_group, ctx.elbv2, request)
+    created = ctx.changes.run("create target group {0}".format(name), elbv2_calls.create_target_group, ctx.elbv2, request)
     if created is None:
-        created = fleet_aws.describe_target_group(ctx.elbv2, name=name)
-        tags = fleet_aws.target_group_tags(ctx.elbv2, [created["TargetGroupArn"]]) if created else {}
+        created = elbv2_calls.describe_target_group(ctx.elbv2, name=name)
+        tags = elbv2_calls.target_group_tags(ctx.elbv2, [created["TargetGroupArn"]]) if created else {}
         check_ours(ctx, "target group", name, tags.get((created or {}).get("TargetGroupArn"), {}))
         ctx.adoptions.append("target group {0}".format(name))
     ctx.target_group = created
@@ -127,12 +129,12 @@ def ensure_deregistration_delay(ctx, created):
     if created:
         current = AWS_DEFAULT_DEREGISTRATION_DELAY
     else:
-        attributes = fleet_aws.target_group_attributes(ctx.elbv2, ctx.target_group["TargetGroupArn"])
+        attributes = elbv2_calls.target_group_attributes(ctx.elbv2, ctx.target_group["TargetGroupArn"])
         current = attributes.get("deregistration_delay.timeout_seconds")
     if current != wanted:
         ctx.changes.run(
             "set the deregistration delay of {0} to {1} s (was {2})".format(ctx.names["target_group"], wanted, current),
-            fleet_aws.set_deregistration_delay, ctx.elbv2, ctx.target_group["TargetGroupArn"], wanted,
+            elbv2_calls.set_deregistration_delay, ctx.elbv2, ctx.target_group["TargetGroupArn"], wanted,
         )
 
 
@@ -141,7 +143,7 @@ def ensure_in_listener(ctx):
     arn = (ctx.target_group or {}).get("TargetGroupArn")
     if arn is not None and arn in ctx.weights:
         return
-    where = listeners.describe_target(ctx.target)
+    where = listeners.target_text(ctx.target)
     if arn is None:
         ctx.changes.note("add target group {0} to {1} at weight 0".format(ctx.names["target_group"], where))
         return
@@ -156,7 +158,7 @@ def ensure_in_listener(ctx):
 def check_listener_room(ctx, key):
     """The weights with the fleet's group added at 0; refused when AWS would refuse them (at most 5 groups)."""
     new_weights = listeners.with_weight(ctx.weights, key, 0)
-    where = listeners.describe_target(ctx.target)
+    where = listeners.target_text(ctx.target)
     try:
         listeners.validate_weights(new_weights, allow_all_zero=True, name="the forward action of " + where)
     except listeners.ListenerError as error:
@@ -184,9 +186,9 @@ def create_group(ctx, template, desired):
         ctx.changes.note(description)
         return
     request = fleet_spec.asg_request(ctx.stage_def, name, template, ctx.target_group["TargetGroupArn"], capacity, tags)
-    created = ctx.changes.run(description, fleet_aws.create_group, ctx.autoscaling, request)
+    created = ctx.changes.run(description, autoscaling_calls.create_group, ctx.autoscaling, request)
     if created is None:
-        ctx.group = fleet_aws.describe_group(ctx.autoscaling, name)
+        ctx.group = autoscaling_calls.describe_group(ctx.autoscaling, name)
         check_ours(ctx, "Auto Scaling group", name, fleet_spec.asg_tags(ctx.group or {}))
         ctx.adoptions.append("Auto Scaling group {0}".format(name))
 
@@ -206,13 +208,13 @@ def update_group(ctx, desired):
         wanted = {"min": min(group["MinSize"], desired), "max": max(group["MaxSize"], desired), "desired": desired}
         settings.update(capacity_changes(group, wanted))
     if settings:
-        ctx.changes.run("update {0}: {1}".format(name, describe_settings(settings)),
-                        fleet_aws.update_group, ctx.autoscaling, name, **settings)
+        ctx.changes.run("update {0}: {1}".format(name, settings_text(settings)),
+                        autoscaling_calls.update_group, ctx.autoscaling, name, **settings)
         written(ctx, settings=settings)
     arn = ctx.target_group["TargetGroupArn"]
     if arn not in (group.get("TargetGroupARNs") or []):
         ctx.changes.run("attach target group {0} to {1}".format(ctx.names["target_group"], name),
-                        fleet_aws.attach_target_group, ctx.autoscaling, name, arn)
+                        autoscaling_calls.attach_target_group, ctx.autoscaling, name, arn)
         written(ctx, settings={"TargetGroupARNs": (group.get("TargetGroupARNs") or []) + [arn]})
     resume_pinned(ctx)
 
@@ -225,7 +227,7 @@ def capacity_changes(group, wanted):
     return settings
 
 
-def describe_settings(settings):
+def settings_text(settings):
     return ", ".join("{0} {1}".format(key, value) for key, value in sorted(settings.items()))
 
 
@@ -234,7 +236,7 @@ def resume_pinned(ctx):
     pinned = [process for process in fleet_spec.PINNED_PROCESSES if process in suspended(ctx.group)]
     if pinned:
         ctx.changes.run("resume {0} on {1}".format(", ".join(pinned), name),
-                        fleet_aws.resume_processes, ctx.autoscaling, name, pinned)
+                        autoscaling_calls.resume_processes, ctx.autoscaling, name, pinned)
         written(ctx, resumed=pinned)
     tags = fleet_spec.asg_tags(ctx.group)
     wanted = dict(fleet_tags(ctx)) if not ctx.adopted else dict(fleet_spec.identity_tags(ctx.app, ctx.stage, ctx.fleet_id))
@@ -253,12 +255,12 @@ def update_group_tags(ctx, current, wanted, remove=()):
     changed = dict((key, value) for key, value in wanted.items() if current.get(key) != value)
     if changed:
         ctx.changes.run("tag {0}: {1}".format(name, ", ".join("{0}={1}".format(k, v) for k, v in sorted(changed.items()))),
-                        fleet_aws.tag_group, ctx.autoscaling, fleet_spec.asg_tag_list(name, changed))
+                        autoscaling_calls.tag_group, ctx.autoscaling, fleet_spec.asg_tag_list(name, changed))
         written(ctx, tags=changed)
     stale = [key for key in remove if key in current]
     if stale:
         ctx.changes.run("remove tags {0} from {1}".format(", ".join(stale), name),
-                        fleet_aws.untag_group, ctx.autoscaling, name, stale)
+                        autoscaling_calls.untag_group, ctx.autoscaling, name, stale)
         written(ctx, untagged=stale)
 
 
@@ -282,7 +284,7 @@ def ensure_policies(ctx, created):
     if ctx.adopted or (created and not ctx.stage_def["scaling_policies"]):
         return
     name = ctx.names["asg"]
-    existing = {} if created else dict((p["PolicyName"], p) for p in fleet_aws.describe_policies(ctx.autoscaling, name))
+    existing = {} if created else dict((p["PolicyName"], p) for p in autoscaling_calls.describe_policies(ctx.autoscaling, name))
     for policy in ctx.stage_def["scaling_policies"]:
         label = None
         tg_arn = (ctx.target_group or {}).get("TargetGroupArn")
@@ -292,18 +294,18 @@ def ensure_policies(ctx, created):
         current = existing.pop(policy["name"], None)
         if current is None or not fleet_spec.policy_matches(current, request):
             ctx.changes.run("put scaling policy {0} on {1}".format(policy["name"], name),
-                            fleet_aws.put_policy, ctx.autoscaling, request)
+                            autoscaling_calls.put_policy, ctx.autoscaling, request)
     for policy_name in sorted(existing):
         ctx.changes.run("delete scaling policy {0} from {1}".format(policy_name, name),
-                        fleet_aws.delete_policy, ctx.autoscaling, name, policy_name)
+                        autoscaling_calls.delete_policy, ctx.autoscaling, name, policy_name)
 
 
 def wait_calls(ctx):
     name, arn = ctx.names["asg"], ctx.target_group["TargetGroupArn"]
     return {
-        "group": lambda: fleet_aws.describe_group(ctx.autoscaling, name),
+        "group": lambda: autoscaling_calls.describe_group(ctx.autoscaling, name),
         "targets": lambda: fleet_wait.target_states(ctx.elbv2, arn),
-        "activities": lambda: fleet_aws.recent_activities(ctx.autoscaling, name),
+        "activities": lambda: autoscaling_calls.recent_activities(ctx.autoscaling, name),
         "lease": ctx.lease,
     }
 
@@ -337,12 +339,12 @@ def wait_for_health(ctx, desired):
         return fleet_wait.wait_healthy(wait_calls(ctx), ctx.label, desired, ctx.params["wait_timeout"], progress)
     except locking.LockError as error:
         raise lock_lost(ctx, error, "traffic unchanged: the fleet has weight {0} in {1} and was left as it is".format(
-            weight_of(ctx) or 0, listeners.describe_target(ctx.target)))
+            weight_of(ctx) or 0, listeners.target_text(ctx.target)))
     except (fleet_wait.WaitTimeout, fleet_wait.LaunchFailed, fleet_wait.HealthReplaced) as error:
         raise FleetError(
             "{0}. Traffic unchanged: the fleet has weight {1} in {2}. The fleet was left in place for inspection "
             "(state=absent removes it). Done: {3}".format(
-                error, weight_of(ctx) or 0, listeners.describe_target(ctx.target), ctx.changes.done()
+                error, weight_of(ctx) or 0, listeners.target_text(ctx.target), ctx.changes.done()
             ),
             failure=WAIT_FAILURES[type(error)],
         )
@@ -394,13 +396,13 @@ def gate(ctx, desired):
 
 def tag_adopted_target_group(ctx):
     arn = ctx.target_group["TargetGroupArn"]
-    current = fleet_aws.target_group_tags(ctx.elbv2, [arn]).get(arn, {})
+    current = elbv2_calls.target_group_tags(ctx.elbv2, [arn]).get(arn, {})
     wanted = dict(fleet_spec.identity_tags(ctx.app, ctx.stage, ctx.fleet_id))
     wanted[fleet_spec.TAG_ADOPTED] = "true"
     changed = dict((key, value) for key, value in wanted.items() if current.get(key) != value)
     if changed:
         ctx.changes.run("tag target group {0} as fleet {1}".format(ctx.names["target_group"], ctx.fleet_id),
-                        fleet_aws.tag_target_group, ctx.elbv2, arn, ansible_dict_to_boto3_tag_list(changed))
+                        elbv2_calls.tag_target_group, ctx.elbv2, arn, ansible_dict_to_boto3_tag_list(changed))
 
 
 def ensure_disabled(ctx):
@@ -417,7 +419,7 @@ def ensure_disabled(ctx):
     missing = [process for process in fleet_spec.PINNED_PROCESSES if process not in suspended(ctx.group)]
     if missing:
         ctx.changes.run("suspend {0} on {1}".format(", ".join(missing), ctx.names["asg"]),
-                        fleet_aws.suspend_processes, ctx.autoscaling, ctx.names["asg"], missing)
+                        autoscaling_calls.suspend_processes, ctx.autoscaling, ctx.names["asg"], missing)
         written(ctx, suspended_now=missing)
     tag_disabled(ctx)
     return {"desired_capacity": desired, "desired_source": "option" if ctx.params.get("desired_capacity") else "fleet"}
@@ -427,7 +429,7 @@ def pin_capacity(ctx, desired):
     settings = capacity_changes(ctx.group, {"min": desired, "max": desired, "desired": desired})
     if settings:
         ctx.changes.run("pin {0} at {1} instances (min = max = desired)".format(ctx.names["asg"], desired),
-                        fleet_aws.update_group, ctx.autoscaling, ctx.names["asg"], **settings)
+                        autoscaling_calls.update_group, ctx.autoscaling, ctx.names["asg"], **settings)
         written(ctx, settings=settings)
 
 
@@ -464,7 +466,7 @@ def scale_to_zero(ctx):
     settings = capacity_changes(ctx.group, {"min": 0, "max": 0, "desired": 0})
     if settings:
         ctx.changes.run("scale {0} to 0 (still in the listener at weight 0 while it drains)".format(ctx.names["asg"]),
-                        fleet_aws.update_group, ctx.autoscaling, ctx.names["asg"], **settings)
+                        autoscaling_calls.update_group, ctx.autoscaling, ctx.names["asg"], **settings)
 
 
 def wait_for_drain(ctx):
@@ -476,7 +478,7 @@ def wait_for_drain(ctx):
         calls = {"targets": lambda: fleet_wait.target_states(ctx.elbv2, arn)}
     else:
         calls = {"targets": lambda: [],
-                 "group": (lambda: fleet_aws.describe_group(ctx.autoscaling, name)) if name else (lambda: None)}
+                 "group": (lambda: autoscaling_calls.describe_group(ctx.autoscaling, name)) if name else (lambda: None)}
     calls["lease"] = ctx.lease
     progress = fleet_wait.Progress(ctx.progress_path, ctx.label)
     try:
@@ -493,7 +495,7 @@ def remove_from_listener(ctx):
     if arn is None or arn not in ctx.weights:
         return
     new_weights = listeners.without_group(ctx.weights, arn)
-    where = listeners.describe_target(ctx.target)
+    where = listeners.target_text(ctx.target)
     try:
         listeners.validate_weights(new_weights, allow_all_zero=True, name="the forward action of " + where)
     except listeners.ListenerError as error:
@@ -507,14 +509,14 @@ def remove_from_listener(ctx):
 def delete_resources(ctx):
     if ctx.group is not None:
         ctx.changes.run("delete Auto Scaling group {0}".format(ctx.names["asg"]),
-                        fleet_aws.delete_group, ctx.autoscaling, ctx.names["asg"], force=True)
+                        autoscaling_calls.delete_group, ctx.autoscaling, ctx.names["asg"], force=True)
     if ctx.target_group is not None:
         ctx.changes.run("delete target group {0}".format(ctx.target_group["TargetGroupName"]),
-                        fleet_aws.delete_target_group, ctx.elbv2, ctx.target_group["TargetGroupArn"])
+                        elbv2_calls.delete_target_group, ctx.elbv2, ctx.target_group["TargetGroupArn"])
     template = ctx.launch_template
     if template is not None:
         if ctx.launch_template_ours:
             ctx.changes.run("delete launch template {0}".format(template["LaunchTemplateName"]),
-                            fleet_aws.delete_launch_template, ctx.ec2, template["LaunchTemplateId"])
+                            ec2_calls.delete_launch_template, ctx.ec2, template["LaunchTemplateId"])
         else:
             ctx.kept.append("launch template {0} (not created by cattle.immutable)".format(template["LaunchTemplateName"]))

@@ -19,12 +19,12 @@ prints each line as it appears, since a module itself answers only once.
 
 import time
 
+from ansible_collections.cattle.immutable.plugins.module_utils._common import waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 
 FIRST_DELAY = 0.25
 MAX_DELAY = 5.0
-# Never spin: the shortest pause, even when a lease renewal is due right away.
-MIN_SLEEP = 0.05
+MIN_SLEEP = waiter.MIN_SLEEP
 BACKOFF = 1.5
 HEARTBEAT_SECONDS = 15
 HEALTHY = "healthy"
@@ -76,32 +76,9 @@ class Progress:
             self.path = None
 
 
-class Poller:
-    """Backoff between rounds within a deadline."""
-
-    def __init__(self, timeout, sleep=time.sleep, clock=time.monotonic):
-        self.clock = clock
-        self.sleep = sleep
-        self.started = clock()
-        self.deadline = self.started + timeout
-        self.delay = FIRST_DELAY
-        self.rounds = 0
-
-    def elapsed(self):
-        return self.clock() - self.started
-
-    def expired(self):
-        return self.clock() >= self.deadline
-
-    def pause(self, limit=None):
-        """Sleep the current backoff delay, but not past the deadline nor longer than `limit` seconds."""
-        self.rounds += 1
-        remaining = self.deadline - self.clock()
-        if limit is not None:
-            remaining = min(remaining, max(limit, MIN_SLEEP))
-        if remaining > 0:
-            self.sleep(min(self.delay, remaining))
-        self.delay = min(self.delay * BACKOFF, MAX_DELAY)
+def fleet_waiter(timeout, sleep=time.sleep, clock=time.monotonic):
+    """The fleet's waits back off: a quarter second at first, growing to five."""
+    return waiter.Waiter(timeout, FIRST_DELAY, BACKOFF, MAX_DELAY, sleep=sleep, clock=clock)
 
 
 def keep_lease(calls, first=False):
@@ -240,7 +217,7 @@ def wait_healthy(calls, fleet, desired, timeout, progress, poller=None):
     Raises LaunchFailed as soon as Auto Scaling reports failed launches, HealthReplaced once it has
     replaced `desired` instances the load balancer found unhealthy, WaitTimeout at the deadline.
     """
-    poller = poller or Poller(timeout)
+    poller = poller or fleet_waiter(timeout)
     wall_start = time.time()
     seen = set()
     while True:
@@ -278,7 +255,7 @@ def wait_drained(calls, fleet, delay_seconds, timeout, progress, poller=None):
     calls: {"targets": () -> targets, optionally "group": () -> group or None (then its instances
     must be gone too) and "lease": a locking.LeaseKeeper renewed while waiting}.
     """
-    poller = poller or Poller(timeout)
+    poller = poller or fleet_waiter(timeout)
     while True:
         targets = calls["targets"]()
         instances = instance_ids(calls["group"]()) if not targets and "group" in calls else None

@@ -37,7 +37,7 @@ def image_filters(image_ids=None, name=None, tags=None, app=None, extra=None, fi
     return filters
 
 
-def describe_request(filters, owners, include_deprecated=False):
+def images_request(filters, owners, include_deprecated=False):
     """include_deprecated: AWS leaves out deprecated AMIs of other owners without it."""
     request = {"Filters": ansible_dict_to_boto3_filter_list(filters)}
     if owners:
@@ -106,7 +106,7 @@ def image_snapshot_ids(image):
 
 def find_images(ec2_client, filters, owners, include_deprecated=False):
     """The images matching `filters` (an Ansible-style dict) and `owners`, as facts, newest first."""
-    images = ec2_calls.describe_images(ec2_client, describe_request(filters, owners, include_deprecated))
+    images = ec2_calls.describe_images(ec2_client, images_request(filters, owners, include_deprecated))
     return newest_first([image_facts(image) for image in images])
 
 

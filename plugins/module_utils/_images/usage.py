@@ -12,13 +12,13 @@ An AMI is in use when any of these names it:
 - an instance that is not terminated;
 - a stage pointer, an SSM parameter under /<prefix>/<app>/.
 
-The AWS calls come first, one small function each (retried on throttling and 5xx,
-paginated); the pure functions after them turn the answers into references per AMI.
+The AWS calls are _aws's (ec2, autoscaling, ssm); the pure functions here turn their
+answers into references per AMI.
 """
 
-from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
-from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 
 RESOLVE_SSM = "resolve:ssm:"
@@ -28,60 +28,22 @@ LAUNCH_CONFIGURATION_NAMES_MAX = 50
 REFERENCE_KINDS = ("launch_templates", "auto_scaling_groups", "instances", "stage_pointers")
 
 
-UsageErrorHandler = common.error_handler(
-    ssm_calls.PARAMETER_MISSING + ("InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException")
-)
-
-
 # ---------------------------------------------------------------------------------------
-# AWS calls
+# AWS calls (the calls themselves are _aws's)
 
 
-@UsageErrorHandler.common_error_handler("list launch templates")
-@RETRY
-def list_launch_templates(ec2):
-    paginator = ec2.get_paginator("describe_launch_templates")
-    return paginator.paginate().build_full_result()["LaunchTemplates"]
-
-
-@UsageErrorHandler.list_error_handler("list launch template versions", [])
-@RETRY
-def list_launch_template_versions(ec2, template_id):
-    paginator = ec2.get_paginator("describe_launch_template_versions")
-    return paginator.paginate(LaunchTemplateId=template_id).build_full_result()["LaunchTemplateVersions"]
-
-
-@UsageErrorHandler.common_error_handler("list auto scaling groups")
-@RETRY
-def list_auto_scaling_groups(autoscaling):
-    paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
-    return paginator.paginate().build_full_result()["AutoScalingGroups"]
-
-
-@UsageErrorHandler.common_error_handler("describe launch configurations")
-@RETRY
-def describe_launch_configurations(autoscaling, names):
-    paginator = autoscaling.get_paginator("describe_launch_configurations")
-    return paginator.paginate(LaunchConfigurationNames=names).build_full_result()["LaunchConfigurations"]
-
-
-@UsageErrorHandler.common_error_handler("list instances started from the images")
-@RETRY
 def list_live_instances(ec2, image_ids):
     filters = [
         {"Name": "image-id", "Values": list(image_ids)},
         {"Name": "instance-state-name", "Values": LIVE_INSTANCE_STATES},
     ]
-    paginator = ec2.get_paginator("describe_instances")
-    reservations = paginator.paginate(Filters=filters).build_full_result()["Reservations"]
-    return [instance for reservation in reservations for instance in reservation["Instances"]]
+    return ec2_calls.describe_instances(ec2, filters, "list instances started from the images")
 
 
-@UsageErrorHandler.common_error_handler("list stage pointers")
-@RETRY
 def list_parameters_under(ssm, path):
-    paginator = ssm.get_paginator("get_parameters_by_path")
-    return paginator.paginate(Path=path, Recursive=True).build_full_result()["Parameters"]
+    """Every parameter below `path`, at any depth."""
+    return ssm_calls.get_parameters_by_path(ssm, path, recursive=True, empty_when_not_found=False,
+                                            purpose="list stage pointers")
 
 
 def read_parameter_value(ssm, selector):
@@ -240,10 +202,10 @@ def read_stage_pointers(ssm, apps, prefix):
 
 
 def read_template_versions(ec2):
-    templates = list_launch_templates(ec2)
+    templates = ec2_calls.describe_launch_templates(ec2)
     entries = []
     for template in templates:
-        entries += template_version_entries(template, list_launch_template_versions(ec2, template["LaunchTemplateId"]))
+        entries += template_version_entries(template, ec2_calls.describe_launch_template_versions(ec2, template["LaunchTemplateId"]))
     return templates, entries
 
 
@@ -261,13 +223,13 @@ def read_configuration_images(autoscaling, groups):
     names = sorted({group["LaunchConfigurationName"] for group in groups if group.get("LaunchConfigurationName")})
     images = {}
     for batch in chunks(names, LAUNCH_CONFIGURATION_NAMES_MAX):
-        for configuration in describe_launch_configurations(autoscaling, batch):
+        for configuration in autoscaling_calls.describe_launch_configurations(autoscaling, batch):
             images[configuration["LaunchConfigurationName"]] = configuration.get("ImageId")
     return images
 
 
 def read_group_images(autoscaling, templates, entries):
-    groups = list_auto_scaling_groups(autoscaling)
+    groups = autoscaling_calls.describe_groups(autoscaling)
     version_images = {(entry["id"], entry["version"]): entry["image_id"] for entry in entries}
     configuration_images = read_configuration_images(autoscaling, groups)
     result = []

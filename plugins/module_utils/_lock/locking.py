@@ -21,15 +21,15 @@ holder's last renewal is older than the holder's lease_seconds.
 docs/deploy-lock.md is the user-facing description.
 """
 
+import contextlib
 import time
 import uuid
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-
-from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import dynamodb as dynamodb_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, parse_iso8601, utc_now
+from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 
 DEFAULT_TABLE = "cattle-deploy-locks"
 DEFAULT_LEASE_SECONDS = 900
@@ -39,8 +39,6 @@ TEXT_LIMITS = {"run_id": 128, "owner": 256, "reason": 1024}
 TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Rounds of read-decide-write when other writers keep changing the item under us.
 MAX_ROUNDS = 5
-
-RETRY = common.RETRY_DYNAMODB_THROTTLING
 
 STATE_ACQUIRED = "acquired"
 STATE_RENEWED = "renewed"
@@ -119,7 +117,7 @@ def seconds_since(text, now):
     return None if when is None else int((now - when).total_seconds())
 
 
-def describe_duration(seconds):
+def duration_text(seconds):
     if seconds is None:
         return "an unknown time"
     if seconds < 120:
@@ -197,14 +195,14 @@ def holder_view(record, now):
     return view
 
 
-def describe_holder(record, now):
+def holder_text(record, now):
     """'alice (run 42, reason "deploy web"), acquired 3 min ago, last renewed 20 s ago, lease 900 s'."""
     reason = f', reason "{record["reason"]}"' if record.get("reason") else ""
     return (
         f"{record.get('owner') or 'an unknown owner'} (run {record.get('run_id')}{reason}), "
-        f"acquired {describe_duration(seconds_since(record.get('acquired_at'), now))} ago "
+        f"acquired {duration_text(seconds_since(record.get('acquired_at'), now))} ago "
         f"at {record.get('acquired_at')}, last renewed "
-        f"{describe_duration(seconds_since(record.get('renewed_at'), now))} ago, "
+        f"{duration_text(seconds_since(record.get('renewed_at'), now))} ago, "
         f"lease {record.get('lease_seconds')} s"
     )
 
@@ -213,11 +211,11 @@ def held_message(app, record, now):
     idle = seconds_since(record.get("renewed_at"), now)
     lease = record.get("lease_seconds")
     if idle is not None and isinstance(lease, int):
-        when = (f"it can be taken over once its lease runs out in {describe_duration(max(lease - idle, 0))}, "
+        when = (f"it can be taken over once its lease runs out in {duration_text(max(lease - idle, 0))}, "
                 "or with force=true (the playbooks: -e lock_takeover=true)")
     else:
         when = "its renewal time is unreadable, so only force=true takes it over"
-    return f"the deploy lock of app '{app}' is held by {describe_holder(record, now)}; {when}"
+    return f"the deploy lock of app '{app}' is held by {holder_text(record, now)}; {when}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,7 +249,7 @@ def plan_release(current, run_id, force, now):
         return "force"
     raise LockHeld(
         f"run {run_id} cannot release the deploy lock of app '{current.get('app')}': it is held by "
-        f"{describe_holder(current, now)}; force=true releases it anyway",
+        f"{holder_text(current, now)}; force=true releases it anyway",
         current,
     )
 
@@ -285,57 +283,38 @@ def validate_renewal(app, table, run_id, lease_seconds):
 
 
 # ---------------------------------------------------------------------------------------
-# AWS calls: one call each, retried on throttling and 5xx, errors as AnsibleAWSError.
-# A conditional write answers (True, answer) when its condition held, (False, item) when not.
+# The lock's DynamoDB calls, made by _aws/dynamodb.py (retried on throttling and 5xx, errors
+# as AnsibleAWSError): here they read and write lock records, fail in the lock's words, and
+# a missing table raises TableMissing.
+# A conditional write answers (True, record) when its condition held, (False, the record
+# there, or None) when not.
 
 
-LockErrorHandler = common.error_handler()
+def _key(app):
+    return {KEY: {"S": app}}
 
 
-def _missing_table(table):
-    def wrapper(func):
-        def handler(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except is_boto3_error_code("ResourceNotFoundException") as e:
-                raise TableMissing(table) from e
-
-        return handler
-
-    return wrapper
-
-
-def _conditional(call, **kwargs):
+@contextlib.contextmanager
+def _raising_table_missing(table):
+    # The lock's own word for it: acquire may create the table, renew and release see a free lock.
     try:
-        return True, call(ReturnValuesOnConditionCheckFailure="ALL_OLD", **kwargs)
-    except is_boto3_error_code("ConditionalCheckFailedException") as e:
-        return False, e.response.get("Item")
+        yield
+    except dynamodb_calls.TableNotFound as e:
+        raise TableMissing(table) from e
 
 
 def read_lock(client, table, app):
     """The current record, or None when the lock is free. A strongly consistent read."""
-
-    @LockErrorHandler.common_error_handler("read the deploy lock")
-    @_missing_table(table)
-    @RETRY
-    def call():
-        return client.get_item(TableName=table, Key={KEY: {"S": app}}, ConsistentRead=True).get("Item")
-
-    return from_item(call())
+    with _raising_table_missing(table):
+        return from_item(dynamodb_calls.get_item(client, table, _key(app), purpose="read the deploy lock"))
 
 
 def put_if(client, table, record, condition, values=None):
     """Write the record if the condition holds: (True, the record) or (False, the item there)."""
-
-    @LockErrorHandler.common_error_handler("write the deploy lock")
-    @_missing_table(table)
-    @RETRY
-    def call():
-        extra = {"ExpressionAttributeValues": values} if values else {}
-        return _conditional(client.put_item, TableName=table, Item=to_item(record), ConditionExpression=condition, **extra)
-
-    written, answer = call()
-    return written, record if written else from_item(answer)
+    with _raising_table_missing(table):
+        written, there = dynamodb_calls.put_item_if(client, table, to_item(record), condition, values,
+                                                    purpose="write the deploy lock")
+    return written, record if written else from_item(there)
 
 
 def renew_if_held_by(client, table, app, run_id, renewed_at, lease_seconds):
@@ -343,27 +322,13 @@ def renew_if_held_by(client, table, app, run_id, renewed_at, lease_seconds):
 
     (True, the record before the renewal) or (False, the item there).
     """
-
-    @LockErrorHandler.common_error_handler("renew the deploy lock")
-    @_missing_table(table)
-    @RETRY
-    def call():
-        return _conditional(
-            client.update_item,
-            TableName=table,
-            Key={KEY: {"S": app}},
-            UpdateExpression="SET renewed_at = :now, lease_seconds = :lease",
-            ConditionExpression="run_id = :mine",
-            ExpressionAttributeValues={
-                ":now": {"S": renewed_at},
-                ":lease": {"N": str(lease_seconds)},
-                ":mine": {"S": run_id},
-            },
-            ReturnValues="ALL_OLD",
+    values = {":now": {"S": renewed_at}, ":lease": {"N": str(lease_seconds)}, ":mine": {"S": run_id}}
+    with _raising_table_missing(table):
+        renewed, item = dynamodb_calls.update_item_if(
+            client, table, _key(app), "SET renewed_at = :now, lease_seconds = :lease", "run_id = :mine", values,
+            purpose="renew the deploy lock",
         )
-
-    renewed, answer = call()
-    return renewed, from_item(answer["Attributes"] if renewed else answer)
+    return renewed, from_item(item)
 
 
 def delete_if_held_by(client, table, app, run_id, renewed_at=None):
@@ -376,49 +341,22 @@ def delete_if_held_by(client, table, app, run_id, renewed_at=None):
     if renewed_at is not None:
         condition += " AND renewed_at = :renewed"
         values[":renewed"] = {"S": renewed_at}
-
-    @LockErrorHandler.common_error_handler("release the deploy lock")
-    @_missing_table(table)
-    @RETRY
-    def call():
-        return _conditional(
-            client.delete_item,
-            TableName=table,
-            Key={KEY: {"S": app}},
-            ConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_OLD",
-        )
-
-    deleted, answer = call()
-    return deleted, from_item(answer.get("Attributes") if deleted else answer)
+    with _raising_table_missing(table):
+        deleted, item = dynamodb_calls.delete_item_if(client, table, _key(app), condition, values,
+                                                      purpose="release the deploy lock")
+    return deleted, from_item(item)
 
 
-@LockErrorHandler.common_error_handler("describe the lock table")
-@RETRY
 def describe_table(client, table):
     """The table description, or None when it does not exist."""
-    try:
-        return client.describe_table(TableName=table)["Table"]
-    except is_boto3_error_code("ResourceNotFoundException"):
-        return None
+    return dynamodb_calls.describe_table(client, table, purpose="describe the lock table")
 
 
-@LockErrorHandler.common_error_handler("create the lock table")
-@RETRY
 def create_table(client, table):
-    """True when created now, False when someone else is creating or created it."""
-    try:
-        client.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            Tags=[{"Key": naming.TAG_MANAGED_BY, "Value": naming.MANAGED_BY_VALUE}],
-        )
-    except is_boto3_error_code("ResourceInUseException"):
-        return False
-    return True
+    """Create the lock table (key `app`, on-demand, tagged as the collection's): True when
+    created now, False when someone else is creating or created it."""
+    tags = {naming.TAG_MANAGED_BY: naming.MANAGED_BY_VALUE}
+    return dynamodb_calls.create_table(client, table, KEY, tags, purpose="create the lock table")
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,17 +364,14 @@ def create_table(client, table):
 
 
 def wait_until_active(client, table, timeout, sleep=time.sleep, clock=time.monotonic):
-    deadline = clock() + timeout
-    delay = 0.5
+    waiting = Waiter(timeout, 0.5, backoff=2, max_interval=5.0, sleep=sleep, clock=clock)
     while True:
         status = (describe_table(client, table) or {}).get("TableStatus")
         if status == "ACTIVE":
             return
-        remaining = deadline - clock()
-        if remaining <= 0:
+        if waiting.expired():
             raise TableNotReady(f"lock table '{table}' is still {status or 'not visible'} after {timeout} s")
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, 5.0)
+        waiting.pause()
 
 
 def ensure_table(client, table, timeout):
@@ -488,14 +423,16 @@ def acquire_result(request, action, kind, before, record, now):
     if action == "renew":
         # The holder did not change: a renewal is a heartbeat, not a change.
         result["renewed"] = True
-        result["msg"] = f"run {run_id} already holds the deploy lock of app '{app}'; renewed its lease ({request['lease_seconds']} s)"
+        result["msg"] = (f"run {run_id} already holds the deploy lock of app '{app}'; "
+                         f"renewed its lease ({request['lease_seconds']} s)")
         return result
     result.update(changed=True, acquired=True)
     result["msg"] = f"acquired the deploy lock of app '{app}' for run {run_id}"
     if action == "takeover":
         result.update(took_over=True, takeover=kind, took_over_from=holder_view(before, now))
         why = "its lease had run out: the holder is presumed dead" if kind == TAKEOVER_EXPIRED else "force=true"
-        result["msg"] = f"run {run_id} took over the deploy lock of app '{app}' from {describe_holder(before, now)} ({why})"
+        result["msg"] = (f"run {run_id} took over the deploy lock of app '{app}' "
+                         f"from {holder_text(before, now)} ({why})")
     return result
 
 
@@ -572,9 +509,10 @@ def acquire(client, request, now, check_mode=False):
 
 def not_held_message(app, run_id, record, now):
     if record is None:
-        where = "the lock is free (released, or taken over and released, by another run); acquire it again with state=acquired"
+        where = ("the lock is free (released, or taken over and released, by another run); "
+                 "acquire it again with state=acquired")
     else:
-        where = f"it is held by {describe_holder(record, now)}"
+        where = f"it is held by {holder_text(record, now)}"
     return f"run {run_id} does not hold the deploy lock of app '{app}': {where}"
 
 
@@ -607,7 +545,7 @@ def release_result(request, plan, before, now):
     result.update(changed=True, released=True)
     result["msg"] = f"run {request['run_id']} released the deploy lock of app '{app}'"
     if plan == "force":
-        result["msg"] = f"released the deploy lock of app '{app}' held by {describe_holder(before, now)} (force=true)"
+        result["msg"] = f"released the deploy lock of app '{app}' held by {holder_text(before, now)} (force=true)"
     return result
 
 

@@ -20,11 +20,10 @@ nothing was changed. Other AWS failures raise AnsibleAWSError (after retries).
 
 import math
 
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
-from ansible_collections.cattle.immutable.plugins.module_utils._aws.common import RETRY
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2 as elbv2_calls
 
 MIN_WEIGHT = 0
 MAX_WEIGHT = 999
@@ -40,9 +39,6 @@ UNCHANGED = "nothing was changed"
 
 class ListenerError(Exception):
     """A refusal before any write: the message names the input and says nothing was changed."""
-
-
-ListenerErrorHandler = common.error_handler()
 
 
 # ---------------------------------------------------------------------------------------
@@ -247,37 +243,19 @@ def health_shortfalls(health, weights, min_healthy=None):
 
 
 # ---------------------------------------------------------------------------------------
-# AWS calls: one call each (pages aside), retried by the collection's policy.
+# Finding the listener, its rules and target groups (the calls are _aws/elbv2.py's).
 
 
-@ListenerErrorHandler.common_error_handler("describe the load balancer")
-@RETRY
-def _describe_load_balancer_by_name(elbv2, name):
-    try:
-        return elbv2.describe_load_balancers(Names=[name])["LoadBalancers"][0]
-    except is_boto3_error_code("LoadBalancerNotFound"):
-        raise ListenerError("load_balancer_name: there is no load balancer {0}; {1}".format(name, UNCHANGED)) from None
-
-
-def _all_pages(elbv2, operation, key, **kwargs):
-    return elbv2.get_paginator(operation).paginate(**kwargs).build_full_result()[key]
-
-
-@ListenerErrorHandler.common_error_handler("describe the listeners")
-@RETRY
-def _describe_listeners(elbv2, **kwargs):
-    return _all_pages(elbv2, "describe_listeners", "Listeners", **kwargs)
-
-
-@ListenerErrorHandler.common_error_handler("describe the listener rules")
-@RETRY
-def _describe_rules(elbv2, **kwargs):
-    return _all_pages(elbv2, "describe_rules", "Rules", **kwargs)
+def _load_balancer_named(elbv2, name):
+    found = elbv2_calls.describe_load_balancer(elbv2, name)
+    if found is None:
+        raise ListenerError("load_balancer_name: there is no load balancer {0}; {1}".format(name, UNCHANGED))
+    return found
 
 
 def _listener_by_arn(elbv2, listener_arn):
     try:
-        return _describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
+        return elbv2_calls.describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
     except AnsibleAWSError as error:
         if common.error_code(error) in ("ListenerNotFound", "ValidationError"):
             raise ListenerError("listener_arn: there is no listener {0}; {1}".format(listener_arn, UNCHANGED)) from None
@@ -285,7 +263,7 @@ def _listener_by_arn(elbv2, listener_arn):
 
 
 def _listener_on_port(elbv2, load_balancer, port):
-    listeners = _describe_listeners(elbv2, LoadBalancerArn=load_balancer["LoadBalancerArn"])
+    listeners = elbv2_calls.describe_listeners(elbv2, LoadBalancerArn=load_balancer["LoadBalancerArn"])
     for listener in listeners:
         if int(listener["Port"]) == int(port):
             return listener
@@ -299,7 +277,7 @@ def _listener_on_port(elbv2, load_balancer, port):
 
 def _rule_by_arn(elbv2, rule_arn):
     try:
-        return _describe_rules(elbv2, RuleArns=[rule_arn])[0]
+        return elbv2_calls.describe_rules(elbv2, RuleArns=[rule_arn])[0]
     except AnsibleAWSError as error:
         if common.error_code(error) in ("RuleNotFound", "ValidationError"):
             raise ListenerError("rule_arn: there is no listener rule {0}; {1}".format(rule_arn, UNCHANGED)) from None
@@ -308,7 +286,7 @@ def _rule_by_arn(elbv2, rule_arn):
 
 def _rule_by_priority(elbv2, listener_arn, priority):
     try:
-        rules = _describe_rules(elbv2, ListenerArn=listener_arn)
+        rules = elbv2_calls.describe_rules(elbv2, ListenerArn=listener_arn)
     except AnsibleAWSError as error:
         if common.error_code(error) in ("ListenerNotFound",):
             raise ListenerError("listener_arn: there is no listener {0}; {1}".format(listener_arn, UNCHANGED)) from None
@@ -342,7 +320,7 @@ def find_forward_target(elbv2, listener_arn=None, load_balancer_name=None, port=
         listener = _listener_by_arn(elbv2, listener_arn)
         return _target(listener["ListenerArn"], None, listener["LoadBalancerArn"], listener["DefaultActions"])
     if load_balancer_name and port is not None:
-        load_balancer = _describe_load_balancer_by_name(elbv2, load_balancer_name)
+        load_balancer = _load_balancer_named(elbv2, load_balancer_name)
         listener = _listener_on_port(elbv2, load_balancer, port)
         if rule_priority is not None:
             rule = _rule_by_priority(elbv2, listener["ListenerArn"], rule_priority)
@@ -368,7 +346,7 @@ def find_known_listener(elbv2, listener_arn, load_balancer_name, port, rule_prio
     listen on `port`; otherwise the caller looks it up by name and port.
     """
     try:
-        listener = _describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
+        listener = elbv2_calls.describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
     except AnsibleAWSError as error:
         if common.error_code(error) in ("ListenerNotFound", "ValidationError"):
             return None
@@ -390,22 +368,16 @@ def _target(listener_arn, rule_arn, load_balancer_arn, actions):
     }
 
 
-def describe_target(target):
+def target_text(target):
     """'rule ARN' or 'the default action of listener ARN': for messages."""
     if target.get("rule_arn"):
         return "rule {0}".format(target["rule_arn"])
     return "the default action of listener {0}".format(target["listener_arn"])
 
 
-@ListenerErrorHandler.common_error_handler("describe the target groups")
-@RETRY
-def _describe_target_groups(elbv2, **kwargs):
-    return _all_pages(elbv2, "describe_target_groups", "TargetGroups", **kwargs)
-
-
 def _target_groups_or_none(elbv2, **kwargs):
     try:
-        return _describe_target_groups(elbv2, **kwargs)
+        return elbv2_calls.describe_target_groups(elbv2, **kwargs)
     except AnsibleAWSError as error:
         if common.error_code(error) in ("TargetGroupNotFound", "ValidationError"):
             return None
@@ -461,16 +433,10 @@ def check_target_groups_usable(groups, load_balancer_arn, name="target_groups"):
             )
 
 
-@ListenerErrorHandler.common_error_handler("describe the target health")
-@RETRY
-def _describe_target_health(elbv2, tg_arn):
-    return elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
-
-
 def target_health(elbv2, tg_arn):
     """[{"id", "state", "reason", "description"}] of every target DescribeTargetHealth lists."""
     try:
-        descriptions = _describe_target_health(elbv2, tg_arn)
+        descriptions = elbv2_calls.describe_target_health(elbv2, tg_arn)
     except AnsibleAWSError as error:
         if common.error_code(error) in ("TargetGroupNotFound",):
             raise ListenerError("there is no target group {0}; {1}".format(tg_arn, UNCHANGED)) from None
@@ -503,26 +469,14 @@ def group_health(elbv2, weights):
     return dict((arn, healthy_targets(elbv2, arn)) for arn, weight in weights.items() if int(weight) > 0)
 
 
-@ListenerErrorHandler.common_error_handler("modify the listener")
-@RETRY
-def _modify_listener(elbv2, listener_arn, actions):
-    return elbv2.modify_listener(ListenerArn=listener_arn, DefaultActions=actions)["Listeners"][0]["DefaultActions"]
-
-
-@ListenerErrorHandler.common_error_handler("modify the listener rule")
-@RETRY
-def _modify_rule(elbv2, rule_arn, actions):
-    return elbv2.modify_rule(RuleArn=rule_arn, Actions=actions)["Rules"][0]["Actions"]
-
-
 def write_forward(elbv2, target, weights):
     """One write of `weights` into the target's forward action; returns the actions AWS answers."""
-    actions = weighted_actions(target["actions"], weights, describe_target(target))
+    actions = weighted_actions(target["actions"], weights, target_text(target))
     if target.get("rule_arn"):
-        return _modify_rule(elbv2, target["rule_arn"], actions)
-    return _modify_listener(elbv2, target["listener_arn"], actions)
+        return elbv2_calls.modify_rule_actions(elbv2, target["rule_arn"], actions)
+    return elbv2_calls.modify_listener_actions(elbv2, target["listener_arn"], actions)
 
 
 def write_weights(elbv2, target, weights):
     """One write; the new weights as the write's response reports them (the read-back)."""
-    return forward_weights(write_forward(elbv2, target, weights), describe_target(target))
+    return forward_weights(write_forward(elbv2, target, weights), target_text(target))

@@ -110,7 +110,7 @@ def by_name(weights):
     return {group_name(arn): weight for arn, weight in pairs}
 
 
-def describe_weights(weights):
+def weights_text(weights):
     return ", ".join("{0} {1}".format(name, weight) for name, weight in sorted(by_name(weights).items())) or "none"
 
 
@@ -122,11 +122,11 @@ def plan_lines(green, plan, strategy):
         green.get("fleet_name"), "exists" if exists else "would be created", green.get("image_id"), capacity,
         ", joins the forward action at weight 0" if not exists else "")]
     if not plan["steps"]:
-        lines.append("no switch: nothing else serves ({0})".format(describe_weights(plan["start_weights"])))
+        lines.append("no switch: nothing else serves ({0})".format(weights_text(plan["start_weights"])))
     previous = plan["start_weights"]
     for index, step in enumerate(plan["steps"], start=1):
         lines.append("{0} step {1} of {2}: {3} -> {4}".format(
-            strategy, index, len(plan["steps"]), describe_weights(previous), describe_weights(step)))
+            strategy, index, len(plan["steps"]), weights_text(previous), weights_text(step)))
         previous = dict((w["target_group"], w["weight"]) for w in step)
     lines.append("would disable (rollback window): {0}".format(", ".join(plan["blue_fleet_names"]) or "none"))
     return lines

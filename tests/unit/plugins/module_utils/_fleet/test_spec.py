@@ -217,7 +217,7 @@ def test_launch_failures_count_only_while_the_newest_launch_failed():
 
 
 def test_waiting_backs_off_and_times_out_with_the_reasons(clock):
-    poller = fleet_wait.Poller(10, sleep=clock.sleep, clock=clock)
+    poller = fleet_wait.fleet_waiter(10, sleep=clock.sleep, clock=clock)
     calls = {
         "group": lambda: group_with("InService"),
         "targets": lambda: [{"id": "i-0", "state": "unhealthy", "reason": "Target.FailedHealthChecks"}],
@@ -238,7 +238,7 @@ def test_failed_launches_stop_the_wait_at_once(clock):
     }
     with pytest.raises(fleet_wait.LaunchFailed) as raised:
         fleet_wait.wait_healthy(calls, "web-prod-x", 2, 600, fleet_wait.Progress(None, "x", clock),
-                                fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
+                                fleet_wait.fleet_waiter(600, sleep=clock.sleep, clock=clock))
     assert str(raised.value) == "fleet web-prod-x: launches failed (0 of 2 instances running): The image id does not exist"
     assert clock.now == 0
 
@@ -258,7 +258,7 @@ def test_the_drain_waits_for_targets_then_instances(tmp_path, clock):
     progress_file = tmp_path / "progress"
     fleet_wait.wait_drained({"targets": targets, "group": lambda: state["group"]}, "web-prod-x", 30, 60,
                             fleet_wait.Progress(str(progress_file), "web-prod-x", clock),
-                            fleet_wait.Poller(60, sleep=clock.sleep, clock=clock))
+                            fleet_wait.fleet_waiter(60, sleep=clock.sleep, clock=clock))
     lines = progress_file.read_text().splitlines()
     assert lines[0].startswith("web-prod-x: draining 1 target(s) (deregistration delay 30 s)")
     assert lines[1].startswith("web-prod-x: waiting for 1 instance(s) to terminate")
@@ -299,7 +299,7 @@ def test_instances_replaced_for_failing_the_health_check_end_the_wait_with_the_c
                                  {"id": "i-4", "state": "healthy"}]}
     with pytest.raises(fleet_wait.HealthReplaced) as raised:
         fleet_wait.wait_healthy(calls, "web-prod-x", 2, 600, fleet_wait.Progress(None, "x", clock),
-                                fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
+                                fleet_wait.fleet_waiter(600, sleep=clock.sleep, clock=clock))
     assert str(raised.value) == (
         "fleet web-prod-x: instances replaced 2 times after failing the load balancer's health check "
         "(HealthCheckType ELB); i-3: unhealthy (Target.ResponseCodeMismatch)")
@@ -311,7 +311,7 @@ def test_a_wait_whose_instances_stay_makes_no_activity_call(clock):
     calls = {"group": lambda: group_with("InService"), "targets": lambda: next(healthy_after),
              "activities": lambda: pytest.fail("no instance left the group: no reason to read activities")}
     snapshot = fleet_wait.wait_healthy(calls, "web-prod-x", 1, 600, fleet_wait.Progress(None, "x", clock),
-                                       fleet_wait.Poller(600, sleep=clock.sleep, clock=clock))
+                                       fleet_wait.fleet_waiter(600, sleep=clock.sleep, clock=clock))
     assert snapshot["ready"]
 
 

@@ -19,7 +19,7 @@ def unhealthy_calls(lease):
 
 def test_a_long_wait_renews_once_per_interval_and_never_sleeps_past_a_renewal(clock):
     lease = FakeLeaseKeeper(clock, every=2)
-    poller = fleet_wait.Poller(30, sleep=clock.sleep, clock=clock)
+    poller = fleet_wait.fleet_waiter(30, sleep=clock.sleep, clock=clock)
     with pytest.raises(fleet_wait.WaitTimeout):
         fleet_wait.wait_healthy(unhealthy_calls(lease), "web-prod-x", 1, 30, fleet_wait.Progress(None, "x", clock), poller)
     # Backoff would reach 5 s pauses; the 2 s renewal interval caps them.
@@ -34,7 +34,7 @@ def test_a_long_wait_renews_once_per_interval_and_never_sleeps_past_a_renewal(cl
 
 def test_a_lost_lock_stops_the_wait_at_the_next_renewal(clock):
     lease = FakeLeaseKeeper(clock, every=1, lost_at=3)
-    poller = fleet_wait.Poller(600, sleep=clock.sleep, clock=clock)
+    poller = fleet_wait.fleet_waiter(600, sleep=clock.sleep, clock=clock)
     with pytest.raises(locking.LockError, match="held by bob@ci"):
         fleet_wait.wait_drained({"targets": lambda: [{"id": "i-0", "state": "draining"}], "lease": lease},
                                 "web-prod-x", 300, 600, fleet_wait.Progress(None, "x", clock), poller)
@@ -42,7 +42,7 @@ def test_a_lost_lock_stops_the_wait_at_the_next_renewal(clock):
 
 
 def test_without_a_lease_the_pause_is_the_backoff(clock):
-    poller = fleet_wait.Poller(60, sleep=clock.sleep, clock=clock)
+    poller = fleet_wait.fleet_waiter(60, sleep=clock.sleep, clock=clock)
     poller.pause(fleet_wait.keep_lease({}))
     poller.pause(fleet_wait.keep_lease({"lease": None}))
     assert clock.sleeps == [fleet_wait.FIRST_DELAY, fleet_wait.FIRST_DELAY * fleet_wait.BACKOFF]
@@ -52,12 +52,12 @@ def test_a_wait_that_ends_at_its_first_poll_renews_nothing(clock):
     lease = FakeLeaseKeeper(clock, every=2)
     calls = {"targets": lambda: [], "lease": lease}
     fleet_wait.wait_drained(calls, "web-prod-x", 0, 60, fleet_wait.Progress(None, "x", clock),
-                            fleet_wait.Poller(60, sleep=clock.sleep, clock=clock))
+                            fleet_wait.fleet_waiter(60, sleep=clock.sleep, clock=clock))
     assert lease.renewals == []
 
 
 def test_a_due_renewal_never_makes_the_poll_spin(clock):
-    poller = fleet_wait.Poller(60, sleep=clock.sleep, clock=clock)
+    poller = fleet_wait.fleet_waiter(60, sleep=clock.sleep, clock=clock)
     poller.pause(0)
     assert clock.sleeps == [fleet_wait.MIN_SLEEP]
 

@@ -17,12 +17,12 @@ def test_filters_combine_every_query_part():
 
 
 def test_owners_are_passed_as_strings():
-    request = images.describe_request({}, ["self", 123456789012])
+    request = images.images_request({}, ["self", 123456789012])
     assert request["Owners"] == ["self", "123456789012"]
 
 
 def test_no_owners_means_no_owner_restriction():
-    assert "Owners" not in images.describe_request({"name": "x"}, [])
+    assert "Owners" not in images.images_request({"name": "x"}, [])
 
 
 def test_image_facts_are_snake_case_with_tags_as_dict():
@@ -56,8 +56,8 @@ def test_fingerprint_filters_on_its_tag():
 
 
 def test_include_deprecated_is_asked_of_aws_only_when_wanted():
-    assert images.describe_request({}, ["self"], include_deprecated=True)["IncludeDeprecated"] is True
-    assert "IncludeDeprecated" not in images.describe_request({}, ["self"])
+    assert images.images_request({}, ["self"], include_deprecated=True)["IncludeDeprecated"] is True
+    assert "IncludeDeprecated" not in images.images_request({}, ["self"])
 
 
 def test_revoked_and_past_deprecated_images_are_excluded_unless_asked_for():

@@ -132,7 +132,7 @@ def test_the_view_of_a_holder_has_its_age_and_hides_the_token():
 
 @pytest.mark.parametrize("seconds, text", [(5, "5 s"), (119, "119 s"), (600, "10 min"), (150, "2 min 30 s"), (7300, "2 h 1 min"), (None, "an unknown time")])
 def test_durations_read_well(seconds, text):
-    assert locking.describe_duration(seconds) == text
+    assert locking.duration_text(seconds) == text
 
 
 @pytest.mark.parametrize(
