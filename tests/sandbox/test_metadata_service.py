@@ -14,8 +14,10 @@ from cattle_sandbox.standin.network import METADATA_ADDRESS
 
 pytestmark = [pytest.mark.sandbox]
 
-# A port of its own: other workers' sandboxes answer port 80 from their own registries.
-PORT = 8169
+# Ports of their own (one per test: pytest-xdist may run both at once, and sockets sharing a
+# port share its connections); other workers' sandboxes answer port 80 from their registries.
+SHARING_PORT = 8169
+STOPPING_PORT = 8170
 DOCUMENT = {
     "instance_id": "i-0123456789abcdef0", "image_id": "ami-0123456789abcdef0", "instance_type": "t3.micro",
     "availability_zone": "us-east-1b", "region": "us-east-1", "private_ip": "10.20.1.7",
@@ -34,8 +36,8 @@ def instance(tmp_path, monkeypatch):
     imds.unregister(METADATA_ADDRESS)
 
 
-def ask():
-    url = f"http://{METADATA_ADDRESS}:{PORT}/latest/meta-data/instance-id"
+def ask(port):
+    url = f"http://{METADATA_ADDRESS}:{port}/latest/meta-data/instance-id"
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.read().decode()
 
@@ -51,7 +53,7 @@ def close(server):
 
 
 def test_every_sandbox_listens_and_the_others_answer_once_one_is_gone(instance):
-    first, second = imds.try_bind(PORT), imds.try_bind(PORT)
+    first, second = imds.try_bind(SHARING_PORT), imds.try_bind(SHARING_PORT)
     assert first is not None and second is not None, "the second sandbox could not share the port"
     serve(first)
     serve(second)
@@ -59,9 +61,9 @@ def test_every_sandbox_listens_and_the_others_answer_once_one_is_gone(instance):
     # while first goes away: the port must stop sending it connections all the same.
     child = subprocess.Popen(["sleep", "3"], pass_fds=[first.socket.fileno()])
     try:
-        assert {ask() for attempt in range(20)} == {instance}
+        assert {ask(SHARING_PORT) for attempt in range(20)} == {instance}
         close(first)
-        assert [ask() for attempt in range(20)] == [instance] * 20
+        assert [ask(SHARING_PORT) for attempt in range(20)] == [instance] * 20
     finally:
         close(second)
         child.kill()
@@ -69,14 +71,14 @@ def test_every_sandbox_listens_and_the_others_answer_once_one_is_gone(instance):
 
 
 def test_a_stopping_sandbox_keeps_answering_while_instances_of_others_are_registered(instance):
-    service = imds.MetadataService(PORT)
+    service = imds.MetadataService(STOPPING_PORT)
     service.start()
     try:
         deadline = time.monotonic() + 5
         while not service.serving and time.monotonic() < deadline:
             time.sleep(0.05)
         service.stop()
-        assert service.serving and ask() == instance
+        assert service.serving and ask(STOPPING_PORT) == instance
     finally:
         imds.unregister(METADATA_ADDRESS)
         service.stop()
