@@ -6,23 +6,13 @@
 lock itself is _lock/locking.py, which the fleet, green_switch and rollback_switch modules
 also take and give back)."""
 
-import getpass
-import socket
-
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
-
-
-def default_owner():
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+from ansible_collections.cattle.immutable.plugins.module_utils._pipeline.run_identity import local_user
 
 
 def run_module(module):
     request = dict(module.params)
-    request["owner"] = request["owner"] or default_owner()
+    request["owner"] = request["owner"] or local_user()
     try:
         locking.validate_request(request)
         return locking.run(module.client("dynamodb"), request, check_mode=module.check_mode)

@@ -34,12 +34,12 @@ from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ssm as ssm_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import NOTHING_CHANGED, CattleError, Refusal
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import iso8601, utc_now
 from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 
-UNCHANGED = "nothing was changed"
+UNCHANGED = NOTHING_CHANGED
 PASSED = "passed"
 FAILED = "failed"
 TAG_VALUE_MAX = 256

@@ -24,7 +24,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spe
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 
-UNCHANGED = "nothing was changed"
+UNCHANGED = errors.NOTHING_CHANGED
 FLEET_ID_CHARS = set("0123456789abcdef")
 # The options listeners.py names in its refusals, and the definition's fields they come from.
 LISTENER_FIELDS = {

@@ -24,6 +24,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import Ansib
 
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import elbv2 as elbv2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import NOTHING_CHANGED
 
 MIN_WEIGHT = 0
 MAX_WEIGHT = 999
@@ -34,7 +35,7 @@ HEALTHY = "healthy"
 # A draining target is leaving the group: it does not count as registered.
 LEAVING_STATES = ("draining",)
 MIN_HEALTHY_ALL = "all"
-UNCHANGED = "nothing was changed"
+UNCHANGED = NOTHING_CHANGED
 
 
 class ListenerError(Exception):
