@@ -5,9 +5,11 @@ Inside a stand-in, 169.254.169.254 is routed to the sandbox's end of its veth pa
 process of that namespace with live instances answers it on port 80, each on its own socket
 bound with SO_REUSEPORT (the kernel spreads new connections over them): pytest-xdist workers
 share one namespace, and one of them stopping must not leave a gap. On EC2 the service is
-always there; an instance that asks while a sandbox hands over must get its answer. A
-sandbox that stops keeps answering while instances of other sandboxes are registered, so
-the only sockets that close are those of a process that exits. What each instance is
+always there (Amazon EC2 User Guide, "Use the Instance Metadata Service to access instance
+metadata": a running instance reads it at 169.254.169.254 at any time); an instance
+that asks while a sandbox hands over must get its answer. A sandbox that stops keeps
+answering while instances of other sandboxes are registered, so the only sockets that
+close are those of a process that exits. What each instance is
 comes from a registry every process of the machine shares: one JSON document per stand-in
 address in $CATTLE_CACHE/run/imds/, written by the sandbox that launched the instance and
 removed when it terminates. The answer depends on the client's address alone, as on EC2,
