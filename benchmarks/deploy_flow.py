@@ -30,7 +30,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +39,7 @@ from cattle_sandbox.aws import SandboxAWS  # noqa: E402
 from cattle_sandbox.netns import require_private_netns  # noqa: E402
 from fixtures.ansible import run_playbook  # noqa: E402
 from fixtures.aws import register_image  # noqa: E402
+from task_times import timed_tasks  # noqa: E402
 
 APP = "web"
 STAGE = "prod"
@@ -173,24 +173,9 @@ def measure(aws, latency_ms, flow):
             before = aws.control.counters()
             result, timings[phase], cpu[phase] = run(flow[phase], env, flow_vars(apps, green_image, blue, phase))
             calls[phase] = difference(aws.control.counters(), before)
-            tasks[phase] = task_seconds(result)
+            tasks[phase] = timed_tasks(result)
         aws.control.clear_faults()
     return timings, calls, tasks, cpu
-
-
-def task_seconds(result):
-    """[(task name, seconds)] from the json callback's durations."""
-    durations = []
-    for task in result.tasks():
-        duration = task["task"].get("duration") or {}
-        if duration.get("start") and duration.get("end"):
-            seconds = (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
-            durations.append((task["task"]["name"], seconds))
-    return durations
-
-
-def parse_time(text):
-    return datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
 
 
 def difference(after, before):

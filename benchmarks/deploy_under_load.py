@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +52,7 @@ from fixtures.ansible import run_playbook  # noqa: E402
 from fixtures.aws import Network  # noqa: E402
 from fixtures.deploy_site import Site, fleet_name  # noqa: E402
 from fixtures.live import TEST_APP, capture_content_ami  # noqa: E402
+from task_times import task_times  # noqa: E402
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait  # noqa: E402
 
 HEALTH_INTERVAL = 5
@@ -106,17 +106,8 @@ class Timed:
 
     def tasks(self):
         """[(task name, start offset s, seconds)] from the json callback's durations."""
-        found = []
-        for task in self.run.tasks():
-            duration = task["task"].get("duration") or {}
-            if duration.get("start") and duration.get("end"):
-                start, end = epoch(duration["start"]), epoch(duration["end"])
-                found.append((task["task"]["name"], round(start - self.started, 2), round(end - start, 2)))
-        return found
-
-
-def epoch(text):
-    return datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+        return [(name, round(start.timestamp() - self.started, 2), round((end - start).total_seconds(), 2))
+                for name, start, end in task_times(self.run)]
 
 
 def timed_run(name, playbook, env, extra_vars):

@@ -18,7 +18,6 @@ Lynis's own report on the stand-in) and the second run's changed count.
 """
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -33,6 +32,7 @@ sys.path[:0] = [str(REPO_ROOT / "sandbox"), str(REPO_ROOT / "tests")]
 from cattle_sandbox.netns import require_private_netns  # noqa: E402
 from cattle_sandbox.standin import StandIn, find_prepared  # noqa: E402
 from fixtures.ansible import VENV_BIN, PlaybookRun, ansible_env  # noqa: E402
+from task_times import timed_tasks  # noqa: E402
 
 IMAGE_PLAYBOOK = REPO_ROOT / "playbooks" / "image.yml"
 LYNIS_REPORT = "/var/log/lynis-report.dat"
@@ -83,21 +83,6 @@ def failed_tasks(run):
 
 def changed_count(run):
     return sum(stats.get("changed", 0) for stats in run.report.get("stats", {}).values())
-
-
-def parse_time(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def timed_tasks(run):
-    """(task name, seconds) of every task, from the json callback's durations."""
-    timed = []
-    for task in run.tasks():
-        duration = task["task"].get("duration") or {}
-        if duration.get("start") and duration.get("end"):
-            seconds = (parse_time(duration["end"]) - parse_time(duration["start"])).total_seconds()
-            timed.append((task["task"]["name"], seconds))
-    return timed
 
 
 def task_seconds(run, word):

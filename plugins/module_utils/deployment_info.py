@@ -87,15 +87,6 @@ def validate_params(params):
         raise InfoError("rule_priority and rule_arn both name a rule; give one")
 
 
-def definition_of(params):
-    """The normalised definition, or None when the listener is given directly."""
-    if params.get("apps") is not None:
-        return app_definition.find_app(params["apps"], params["app"])
-    if params.get("definition") is not None:
-        return app_definition.validate_definition(params["definition"], params["app"], "definition")
-    return None
-
-
 def views(params, definition):
     """One view per listener to read: {stage, region, coordinates}.
 
@@ -424,7 +415,8 @@ def run(params, make_client, now=None):
     """The module's result. make_client(service, region) -> a boto3 client (region None: the module's)."""
     now = now or utc_now()
     validate_params(params)
-    definition = definition_of(params)
+    # None when the listener is given directly.
+    definition = app_definition.requested_definition(params)
     all_views = views(params, definition)
     regions = []
     for view in all_views:

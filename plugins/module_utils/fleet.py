@@ -14,6 +14,7 @@ docs/fleets.md is the contract.
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import autoscaling as autoscaling_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import aws_cause_text
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import standbys as fleet_standbys
@@ -167,7 +168,7 @@ def take_lock(params, make_client, stage_def, check_mode):
         raise FleetError("{0}; the lock was not taken, retry once the table is ACTIVE".format(error),
                          changed=True, failure=LOCK_NOT_TAKEN)
     except AnsibleAWSError as error:
-        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, cause_text(error), UNCHANGED),
+        raise Refusal("taking the deploy lock: {0}{1}; {2}".format(error.message, aws_cause_text(error), UNCHANGED),
                       failure=LOCK_NOT_TAKEN)
 
 
@@ -245,19 +246,10 @@ def with_identity(ctx, error):
 
 def failure_after(ctx, message, error=None):
     if not ctx.changes.changed:
-        cause = cause_text(error)
+        cause = aws_cause_text(error)
         return Refusal("{0}{1}; {2}".format(message, cause, UNCHANGED))
     return FleetError("{0}{1}. Done before the failure: {2}. Re-run to finish".format(
-        message, cause_text(error), ctx.changes.done()), actions=ctx.changes.actions, changed=True)
-
-
-def cause_text(error):
-    cause = getattr(error, "exception", None)
-    response = getattr(cause, "response", None) or {}
-    detail = response.get("Error", {})
-    if detail:
-        return ": {0} ({1})".format(detail.get("Message"), detail.get("Code"))
-    return ": {0}".format(cause) if cause is not None else ""
+        message, aws_cause_text(error), ctx.changes.done()), actions=ctx.changes.actions, changed=True)
 
 
 def result(ctx, outcome):

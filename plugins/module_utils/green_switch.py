@@ -19,9 +19,8 @@ import time
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
 from ansible_collections.cattle.immutable.plugins.module_utils import fleet as fleets
-from ansible_collections.cattle.immutable.plugins.module_utils import traffic
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import cloudwatch as cloudwatch_calls
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal, aws_cause_text
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory
 from ansible_collections.cattle.immutable.plugins.module_utils._common.waiter import Waiter
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import wait as fleet_wait
@@ -30,6 +29,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context im
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import write as listener_write
 
 UNCHANGED = listeners.UNCHANGED
 PHASE_SWITCH = "switch"
@@ -145,8 +145,8 @@ def step_line(index, count, percent, green):
 
 def write_step(run, target, current, wanted):
     """(target with its new actions, new weights): one health-guarded write (none in check mode)."""
-    written = traffic.guarded_write(run.clients["elbv2"], target, current, wanted, run.params["min_healthy"],
-                                    run.check_mode)
+    written = listener_write.guarded_write(run.clients["elbv2"], target, current, wanted,
+                                           run.params["min_healthy"], run.check_mode)
     if written["actions"] is not None:
         # The next step's write starts from what AWS answered.
         target = dict(target, actions=written["actions"])
@@ -277,13 +277,13 @@ def run_switch(params, make_client, check_mode, progress_path=None):
 def failure_message(error, phase):
     """The error with AWS's own message and code (an AnsibleAWSError's message leaves them out)."""
     if isinstance(error, AnsibleAWSError):
-        return "{0}{1} (phase {2})".format(error.message, fleets.cause_text(error), phase)
+        return "{0}{1} (phase {2})".format(error.message, aws_cause_text(error), phase)
     return "{0} (phase {1})".format(error, phase)
 
 
 def result(run, start, now):
     moved = not listeners.same_weights(start, now)
-    answer = traffic.result(run.done["target"], start, now, moved, {})
+    answer = listener_write.result(run.done["target"], start, now, moved, {})
     answer.pop("health")
     answer.update({
         # Releasing the lock this run took leaves it as the deploy found it: no change.

@@ -19,7 +19,6 @@ from ansible_collections.amazon.aws.plugins.module_utils.exceptions import Ansib
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
 from ansible_collections.cattle.immutable.plugins.module_utils import deployment_info as deployment
-from ansible_collections.cattle.immutable.plugins.module_utils import traffic
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
 from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
@@ -34,6 +33,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context im
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
+from ansible_collections.cattle.immutable.plugins.module_utils._traffic import write as listener_write
 
 UNCHANGED = listeners.UNCHANGED
 FLEET_FIELDS = ("fleet_id", "name", "status", "weight", "image_id", "target_group", "created_at", "fleet_state")
@@ -146,7 +146,7 @@ def rollback_weights(ctx, standby):
 
 def switch(ctx, wanted, min_healthy):
     """(changed, new weights, health) after the guarded write (none in check mode, or when already there)."""
-    written = traffic.guarded_write(ctx.elbv2, ctx.target, ctx.weights, wanted, min_healthy, ctx.check_mode)
+    written = listener_write.guarded_write(ctx.elbv2, ctx.target, ctx.weights, wanted, min_healthy, ctx.check_mode)
     return written["changed"], written["weights"], written["health"]
 
 
@@ -239,7 +239,7 @@ def public(fleet):
 
 def result(ctx, standby, serving, revoked, write, lock):
     previous, new, changed, health = write
-    answer = traffic.result(ctx.target, previous, new, changed, health)
+    answer = listener_write.result(ctx.target, previous, new, changed, health)
     answer.update({
         "app": ctx.app,
         "stage": ctx.stage,

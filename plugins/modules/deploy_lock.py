@@ -102,10 +102,7 @@ notes:
     is retried.
   - "IAM: C(dynamodb:GetItem), C(dynamodb:PutItem), C(dynamodb:UpdateItem), C(dynamodb:DeleteItem)
     on the table; C(dynamodb:CreateTable), C(dynamodb:DescribeTable), C(dynamodb:TagResource) for O(create_table=true)."
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 EXAMPLES = r"""
@@ -147,7 +144,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 app:
-  description: The app.
+  description: The app whose deploy lock this is.
   returned: always
   type: str
   sample: web

@@ -40,14 +40,8 @@ options:
 notes:
   - Read only; supports check mode. One call per listener, per fleet (target health and launch
     template version), one for all instances, and one per stage pointer.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.app_definition
-  - cattle.immutable.listener
-  - cattle.immutable.stage_pointers
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.app_definition, cattle.immutable.listener, cattle.immutable.stage_pointers, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""
@@ -72,7 +66,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 app:
-  description: The app.
+  description: The app whose deployment state this is.
   returned: always
   type: str
   sample: web

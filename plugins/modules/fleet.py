@@ -229,12 +229,8 @@ notes:
   - Creating a fleet reads its references, which needs C(ec2:DescribeSubnets), C(ec2:DescribeSecurityGroups),
     C(ec2:DescribeInstanceTypeOfferings), C(iam:GetInstanceProfile) (with C(instance_profile) in the definition) and
     C(kms:DescribeKey) (with C(root_volume.kms_key_id)) besides the calls that create it.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.app_definition
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.app_definition, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

@@ -107,13 +107,8 @@ notes:
     and diff mode (weights by target group name before and after).
   - Idempotent - when green already has all the traffic no listener write is made, and fleets already disabled are
     not written again.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.app_definition
-  - cattle.immutable.health_guard
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.app_definition, cattle.immutable.health_guard, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

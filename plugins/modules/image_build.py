@@ -190,11 +190,8 @@ notes:
     been installed with C(packer init) beforehand. The plugin lookup above follows Packer's documentation and
     source; it was tested with a stand-in executable, not with current Packer itself.
   - Two runs for the same inputs at the same time are not coordinated; one of them fails on the duplicate AMI name.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

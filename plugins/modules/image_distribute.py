@@ -84,11 +84,8 @@ notes:
   - The snapshots' C(createVolumePermission) is not shared. Other accounts need it only to copy the AMI themselves,
     not to launch it.
   - With O(wait=false), launch permissions are applied to copies that may still be pending.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

@@ -82,12 +82,8 @@ options:
     default: {}
 notes:
   - Supports check mode; it never changes anything.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.stage_pointers
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.stage_pointers, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""
@@ -204,23 +200,13 @@ images:
           type: bool
           sample: true
 excluded_images:
-  description: Images that matched but were left out because they are revoked or deprecated.
+  description:
+    - Images that matched but were left out because they are revoked or deprecated.
+    - Each has C(image_id), C(name) and C(reason), which is C(revoked) or C(deprecated).
   returned: always
   type: list
   elements: dict
-  contains:
-    image_id:
-      description: The AMI id.
-      type: str
-      sample: ami-0123456789abcdef0
-    name:
-      description: The AMI name.
-      type: str
-      sample: web-3f2a9c0d1e4b5a6f
-    reason:
-      description: C(revoked) or C(deprecated).
-      type: str
-      sample: revoked
+  sample: [{"image_id": "ami-0123456789abcdef0", "name": "web-3f2a9c0d1e4b5a6f", "reason": "revoked"}]
 missing_image_ids:
   description: Ids from O(image_ids) that matched no AMI.
   returned: always

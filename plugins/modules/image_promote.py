@@ -113,12 +113,8 @@ notes:
     revoked AMI again, reports no change.
   - SSM parameters have no compare-and-swap; two promotions of the same stage at once are not
     prevented, but the read-back reports a write that came after ours.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.stage_pointers
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.stage_pointers, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

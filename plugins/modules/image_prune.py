@@ -48,12 +48,8 @@ notes:
   - Supports check mode.
   - Launch templates, Auto Scaling groups and instances are looked up in the module's region only.
   - If deleting fails part way, the error says which images were already deregistered and which snapshots deleted.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.stage_pointers
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.stage_pointers, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""
@@ -83,50 +79,25 @@ msg:
   type: str
   sample: "web: deleted 2 image(s) and 2 snapshot(s): ami-0123456789abcdef0, ami-0fedcba9876543210; kept 4"
 deleted:
-  description: The images deleted (in check mode, those that would be), newest first.
+  description:
+    - The images deleted (in check mode, those that would be), newest first.
+    - Each has C(image_id), C(name), C(creation_date), C(snapshots) (the EBS snapshots deleted with it) and
+      C(reason) (why it went).
   returned: always
   type: list
   elements: dict
-  contains:
-    image_id:
-      description: The AMI id.
-      type: str
-      sample: ami-0123456789abcdef0
-    name:
-      description: The AMI name.
-      type: str
-      sample: web-3f2a9c0d1e4b5a6f
-    creation_date:
-      description: When the AMI was created.
-      type: str
-      sample: "2026-01-02T10:00:00.000Z"
-    snapshots:
-      description: The EBS snapshots deleted with it.
-      type: list
-      elements: str
-      sample: [snap-0123456789abcdef0]
-    reason:
-      description: Why it went.
-      type: str
-      sample: not among the newest 3, older than 14 days, not in use
+  sample: [{"image_id": "ami-0123456789abcdef0", "name": "web-3f2a9c0d1e4b5a6f",
+            "creation_date": "2026-01-02T10:00:00.000Z", "snapshots": ["snap-0123456789abcdef0"],
+            "reason": "not among the newest 3, older than 14 days, not in use"}]
 kept:
-  description: The images of the app that were kept, newest first, each with every reason it was kept.
+  description:
+    - The images of the app that were kept, newest first.
+    - Each has C(image_id), C(name) and C(reason), every reason it was kept separated by C(; ).
   returned: always
   type: list
   elements: dict
-  contains:
-    image_id:
-      description: The AMI id.
-      type: str
-      sample: ami-0fedcba9876543210
-    name:
-      description: The AMI name.
-      type: str
-      sample: web-0a1b2c3d4e5f6a7b
-    reason:
-      description: Every reason it was kept, separated by C(; ).
-      type: str
-      sample: "stage pointer /cattle/web/prod; in use: launch template web-lt v3; newest 3"
+  sample: [{"image_id": "ami-0fedcba9876543210", "name": "web-0a1b2c3d4e5f6a7b",
+            "reason": "stage pointer /cattle/web/prod; in use: launch template web-lt v3; newest 3"}]
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

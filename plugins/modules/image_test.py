@@ -78,11 +78,8 @@ notes:
     C(DescribeListeners), C(DescribeRules), C(CreateTargetGroup), C(DeleteTargetGroup), C(RegisterTargets),
     C(DescribeTargetHealth), C(CreateRule), C(DeleteRule), C(AddTags), and with commands C(ssm:SendCommand),
     C(ssm:GetCommandInvocation), C(ssm:DescribeInstanceInformation).
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

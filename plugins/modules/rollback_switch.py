@@ -83,13 +83,8 @@ notes:
   - Supports check mode (every read, the revocation check and the health guard; nothing is written) and diff mode
     (weights by target group name).
   - Idempotent - when the standby already has all the traffic nothing is written.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.app_definition
-  - cattle.immutable.health_guard
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.app_definition, cattle.immutable.health_guard, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""

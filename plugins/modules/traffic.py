@@ -63,13 +63,8 @@ notes:
     response is refused, nothing changed.
   - One of O(listener_arn), O(load_balancer_name) and O(rule_arn) is required.
   - The write is idempotent.
-extends_documentation_fragment:
-  - amazon.aws.common.modules
-  - amazon.aws.region.modules
-  - amazon.aws.boto3
-  - cattle.immutable.listener
-  - cattle.immutable.health_guard
-  - cattle.immutable.retries
+extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
+  cattle.immutable.listener, cattle.immutable.health_guard, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""
@@ -174,25 +169,11 @@ health:
   description:
     - Target health of each group whose share of the traffic grows, read for the health guard.
     - Empty when nothing had to change or no group gains traffic (for example, a group added at weight 0).
+    - Each has the group's C(arn) and C(name), its C(healthy) targets, its C(registered) targets (draining ones
+      excluded) and the healthy targets O(min_healthy) C(required).
   returned: always
   type: list
   elements: dict
-  contains:
-    arn:
-      description: ARN of the target group.
-      type: str
-    name:
-      description: Name of the target group.
-      type: str
-    healthy:
-      description: Healthy targets.
-      type: int
-    registered:
-      description: Registered targets (draining ones excluded).
-      type: int
-    required:
-      description: Healthy targets that O(min_healthy) required.
-      type: int
   sample: [{"name": "web-green", "healthy": 3, "registered": 3, "required": 3}]
 """
 

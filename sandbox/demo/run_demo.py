@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from cattle_sandbox.load import LoadGenerator, timeline_text  # noqa: E402
 from cattle_sandbox.netns import NotInPrivateNamespace, require_private_netns  # noqa: E402
 from cattle_sandbox.packer_compat import legacy_copy  # noqa: E402
 from cattle_sandbox.standin import NotPrepared, StandIn, StandInError, find_prepared  # noqa: E402
+from cattle_sandbox.standin.instance import port_answers  # noqa: E402
 
 
 def _load_collection_module(relative_path, name):
@@ -662,7 +662,7 @@ class Demo:
             if not health or health.get("version") != version:
                 raise StepFailed("an instance of {0} answers {1} on :{2}/health, expected version {3}".format(
                     image_id, health, APP_PORT, version))
-            ssh = "refused" if port_refused(booted.address, 22) else "OPEN"
+            ssh = "OPEN" if port_answers(booted.address, 22, timeout=3) else "refused"
             say("an instance of {0} ({1:.1f} s to boot): GET :{2}/health -> {3} {4} {5}; SSH {6}".format(
                 image_id, booted.boot_seconds, APP_PORT, health.get("status"), health.get("name", APP),
                 health["version"], ssh))
@@ -781,14 +781,6 @@ def app_health(address):
             return json.loads(response.read().decode())
     except (OSError, ValueError):
         return None
-
-
-def port_refused(address, port):
-    try:
-        with socket.create_connection((address, port), timeout=3):
-            return False
-    except OSError:
-        return True
 
 
 def wait_for(check, timeout, interval=0.5):

@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.ansible import REPO_ROOT, VENV_BIN, PlaybookRun, ansible_env, module_play
 from fixtures.aws import register_image
+from fixtures.images import images_named
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.packer]
 
@@ -73,10 +74,6 @@ def args_for(template, source_ami, **extra):
 def built(run):
     assert not run.failed, run.explain()
     return run.result("build")
-
-
-def images_named(ec2, name):
-    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
 
 
 def tags_of(image):

@@ -9,6 +9,7 @@ import pytest
 
 from fixtures.ansible import local_play, module_play, module_task
 from fixtures.aws import eventually, register_image
+from fixtures.deploy_site import AppFront, bare_definition
 
 pytestmark = pytest.mark.sandbox
 
@@ -16,30 +17,13 @@ WRITES = ("Create", "Modify", "Delete", "Put", "Update", "Register", "Deregister
           "Suspend", "Resume", "Tags")
 
 
-class Deployment:
-    """An app `web` in the sandbox with fleets made as the fleet module makes them."""
+class Deployment(AppFront):
+    """An app `web` in the sandbox with fleets made as the fleet module makes them; its listener
+    comes with the first `forward`."""
 
     def __init__(self, boto3_client, network):
-        self.ec2 = boto3_client("ec2")
-        self.elbv2 = boto3_client("elbv2")
-        self.autoscaling = boto3_client("autoscaling")
-        self.ssm = boto3_client("ssm")
-        self.network = network
-        self.security_group = self.ec2.create_security_group(
-            GroupName="web", Description="web", VpcId=network.vpc_id)["GroupId"]
-        self.load_balancer = self.elbv2.create_load_balancer(Name="web-alb", Subnets=network.subnet_ids)[
-            "LoadBalancers"][0]["LoadBalancerArn"]
-        self.listener = None
-        self.definition = {
-            "region": "us-east-1",
-            "vpc_id": network.vpc_id,
-            "subnets": network.subnet_ids,
-            "security_groups": [self.security_group],
-            "instance_type": "t3.micro",
-            "capacity": {"min": 1, "max": 4, "desired": 2},
-            "load_balancer": {"name": "web-alb", "listener_port": 80},
-            "stages": ["dev", "staging", "prod"],
-        }
+        super().__init__(boto3_client, network)
+        self.definition = bare_definition(network, self.security_group)
 
     def image(self, number):
         return register_image(self.ec2, f"web-{number:016x}", {"cattle:app": "web"})
@@ -53,8 +37,7 @@ class Deployment:
             LaunchTemplateName=name, LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"},
             TagSpecifications=[{"ResourceType": "launch-template",
                                 "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])["LaunchTemplate"]
-        tg_arn = self.elbv2.create_target_group(
-            Name=name, Protocol="HTTP", Port=80, VpcId=self.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+        tg_arn = self.target_group(name)
         group_tags = dict(tags, **{"cattle:fleet-state": state, "cattle:created-at": created_at})
         group_tags.update({key.replace("__", ":").replace("_", "-"): value for key, value in extra_tags.items()})
         self.autoscaling.create_auto_scaling_group(
@@ -71,9 +54,7 @@ class Deployment:
         actions = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [
             {"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights.items()]}}]
         if self.listener is None:
-            self.listener = self.elbv2.create_listener(
-                LoadBalancerArn=self.load_balancer, Protocol="HTTP", Port=80,
-                DefaultActions=actions)["Listeners"][0]["ListenerArn"]
+            self.listener = self.http_listener(actions)
         else:
             self.elbv2.modify_listener(ListenerArn=self.listener, DefaultActions=actions)
 
@@ -87,8 +68,7 @@ class Deployment:
         return sorted(instance["InstanceId"] for instance in group["Instances"])
 
     def healthy(self, fleet):
-        health = self.elbv2.describe_target_health(TargetGroupArn=fleet["tg"])["TargetHealthDescriptions"]
-        return sorted(item["Target"]["Id"] for item in health if item["TargetHealth"]["State"] == "healthy")
+        return sorted(instance for instance, state in self.health(fleet["tg"]).items() if state == "healthy")
 
     def wait_healthy(self, *fleets):
         for fleet in fleets:
@@ -297,8 +277,7 @@ def test_a_rule_by_priority(playbook, web, blue_green):
 
 def test_traffic_to_a_target_group_of_no_fleet_is_a_warning(playbook, web, blue_green):
     blue, _green = blue_green
-    legacy = web.elbv2.create_target_group(Name="web-legacy", Protocol="HTTP", Port=80,
-                                           VpcId=web.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+    legacy = web.target_group("web-legacy")
     web.forward({blue["tg"]: 50, legacy: 50})
     result = info(playbook, apps={"web": web.definition}, stage="prod")
     groups = {group["name"]: group for group in result["listeners"][0]["target_groups"]}
@@ -348,8 +327,7 @@ def test_bad_input_is_refused_naming_it(playbook, web, blue_green, case):
 
 def test_reads_a_fleet_the_fleet_module_made(playbook, web):
     """The contract with cattle.immutable.fleet: what it creates, this module finds and reads."""
-    legacy = web.elbv2.create_target_group(Name="web-legacy", Protocol="HTTP", Port=80,
-                                           VpcId=web.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
+    legacy = web.target_group("web-legacy")
     web.forward({legacy: 1})
     image = web.image(7)
     apps = {"web": web.definition}

@@ -3,7 +3,8 @@
 import pytest
 
 from fixtures.ansible import REPO_ROOT, run_playbook
-from fixtures.aws import listener_weights, register_image
+from fixtures.aws import register_image
+from fixtures.deploy_site import AppFront, definition, forward_to
 from fixtures.fleet_runs import run_fleet
 
 pytestmark = pytest.mark.sandbox
@@ -23,40 +24,16 @@ WRITES = (
 )
 
 
-class App:
+class App(AppFront):
     """A web app in the sandbox: network, security group, ALB, listener forwarding to a legacy group."""
 
-    def __init__(self, ec2, elbv2, autoscaling, network):
-        self.ec2, self.elbv2, self.autoscaling = ec2, elbv2, autoscaling
-        self.security_group = ec2.create_security_group(
-            GroupName="web", Description="web", VpcId=network.vpc_id)["GroupId"]
-        self.load_balancer = elbv2.create_load_balancer(Name="web-alb", Subnets=network.subnet_ids)[
-            "LoadBalancers"][0]["LoadBalancerArn"]
-        self.legacy = elbv2.create_target_group(
-            Name=LEGACY_GROUP, Protocol="HTTP", Port=80, VpcId=network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
-        self.listener = elbv2.create_listener(
-            LoadBalancerArn=self.load_balancer, Protocol="HTTP", Port=80,
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": self.legacy}])["Listeners"][0]["ListenerArn"]
-        self.definition = {
-            "region": "us-east-1",
-            "vpc_id": network.vpc_id,
-            "subnets": network.subnet_ids,
-            "security_groups": [self.security_group],
-            "instance_type": "t3.micro",
-            "instance_profile": "web-instance",
-            "user_data": "#!/bin/sh\necho hello\n",
-            "capacity": {"min": 1, "max": 4, "desired": 2},
-            "health_check": {"path": "/healthz", "interval": 10, "healthy_threshold": 2},
-            "grace_period": 60,
-            "load_balancer": {"name": "web-alb", "listener_port": 80},
-            "deregistration_delay": 1,
-            "stages": ["dev", "staging", "prod"],
-            "tags": {"team": "web"},
-        }
-        self.image = register_image(ec2, "web-0000000000000001", {"cattle:app": "web"})
-
-    def weights(self):
-        return listener_weights(self.elbv2, self.listener)
+    def __init__(self, boto3_client, network):
+        super().__init__(boto3_client, network)
+        self.legacy = self.target_group(LEGACY_GROUP)
+        self.listener = self.http_listener(forward_to(self.legacy))
+        self.definition = definition(network, self.security_group, instance_profile="web-instance",
+                                     deregistration_delay=1, tags={"team": "web"})
+        self.image = register_image(self.ec2, "web-0000000000000001", {"cattle:app": "web"})
 
     def set_weights(self, weights):
         groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in weights.items()]
@@ -77,10 +54,6 @@ class App:
     def launch_templates(self):
         return [t["LaunchTemplateName"] for t in self.ec2.describe_launch_templates()["LaunchTemplates"]]
 
-    def health(self, arn):
-        described = self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        return {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in described}
-
     def resources(self):
         """Everything a fleet run could leave behind, to compare before and after."""
         return (
@@ -92,10 +65,10 @@ class App:
 
 
 @pytest.fixture
-def app(ec2, elbv2, autoscaling, aws_network, boto3_client):
+def app(aws_network, boto3_client):
     # The definition's instance profile: a new fleet's references must exist.
     boto3_client("iam").create_instance_profile(InstanceProfileName="web-instance")
-    return App(ec2, elbv2, autoscaling, aws_network)
+    return App(boto3_client, aws_network)
 
 
 def fleet(playbook, web, **args):

@@ -70,6 +70,18 @@ def promote(playbook, **args):
     return run.result("promote")
 
 
+def refused_unchanged(playbook, play, ec2, ssm, *named):
+    """Runs `play`: it fails, its message names each of `named` and ends with 'nothing was changed',
+    and no AMI or parameter changed. The message, for further checks."""
+    before = sandbox_state(ec2, ssm)
+    run = playbook(play)
+    assert run.failed
+    msg = run.result("promote")["msg"]
+    assert all(text in msg for text in named) and msg.endswith("nothing was changed"), msg
+    assert sandbox_state(ec2, ssm) == before
+    return msg
+
+
 @pytest.fixture
 def good(ec2):
     return build(ec2, "web-0000000000000001")
@@ -201,16 +213,12 @@ def test_bad_input_fails_naming_it_and_changes_nothing(playbook, aws, ec2, ssm, 
     }
     promote(playbook, app="web", image_id=good, stage="dev")
     ec2.delete_tags(Resources=[good], Tags=[{"Key": "cattle:stage:dev"}])  # so staging would skip dev
-    before = sandbox_state(ec2, ssm)
     aws.control.reset_counters()
-    run = playbook(promote_play(app="web", image_id=images[kind], stage=stage, **options))
-    assert run.failed
-    msg = run.result("promote")["msg"]
-    assert message in msg and msg.endswith("nothing was changed"), msg
+    msg = refused_unchanged(playbook, promote_play(app="web", image_id=images[kind], stage=stage, **options),
+                            ec2, ssm, message)
     if stage != "qa":
         assert images[kind] in msg
     assert writes_in(aws.control.counters()) == {}
-    assert sandbox_state(ec2, ssm) == before
 
 
 def test_an_unknown_ami_is_looked_for_again_before_it_is_called_unknown(playbook, aws):
@@ -386,12 +394,7 @@ def test_revoke_skips_earlier_images_that_are_revoked_too(playbook, ec2, ssm, go
 
 def test_revoke_without_an_earlier_good_image_is_refused_unless_forced(playbook, aws, ec2, ssm, good):
     promote(playbook, app="web", image_id=good, stage="dev")
-    before = sandbox_state(ec2, ssm)
-    run = playbook(revoke_play(good))
-    assert run.failed
-    msg = run.result("promote")["msg"]
-    assert good in msg and "/cattle/web/dev" in msg and msg.endswith("nothing was changed")
-    assert sandbox_state(ec2, ssm) == before
+    refused_unchanged(playbook, revoke_play(good), ec2, ssm, good, "/cattle/web/dev")
 
     forced = playbook(revoke_play(good, force=True))
     assert not forced.failed, forced.explain()
@@ -413,12 +416,7 @@ def test_revoke_in_check_mode_writes_nothing(playbook, aws, ec2, ssm, two_releas
 
 def test_revoke_of_another_apps_image_is_refused(playbook, ec2, ssm):
     other = build(ec2, "api-0000000000000001", app="api")
-    before = sandbox_state(ec2, ssm)
-    run = playbook(revoke_play(other))
-    assert run.failed
-    msg = run.result("promote")["msg"]
-    assert other in msg and "belongs to app 'api'" in msg and msg.endswith("nothing was changed")
-    assert sandbox_state(ec2, ssm) == before
+    refused_unchanged(playbook, revoke_play(other), ec2, ssm, other, "belongs to app 'api'")
 
 
 # ----- playbooks/promote.yml --------------------------------------------------------------

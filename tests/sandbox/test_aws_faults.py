@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.retries import standard
 
 from cattle_sandbox.aws import SandboxControlError
+from fixtures.images import images_named
 
 pytestmark = pytest.mark.sandbox
 
@@ -133,20 +134,6 @@ def test_a_delay_rule_slows_the_call_then_serves_it(aws, boto3_client):
     assert time.monotonic() - started >= 0.4
     assert account == "123456789012"
     assert aws.control.faults()[0]["remaining"] == 0
-
-
-@pytest.fixture
-def instance_id(boto3_client, aws_network):
-    ec2 = boto3_client("ec2")
-    image_id = ec2.register_image(Name="faults-base")["ImageId"]
-    reservation = ec2.run_instances(
-        ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=aws_network.subnet_ids[0]
-    )
-    return reservation["Instances"][0]["InstanceId"]
-
-
-def images_named(ec2, name):
-    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
 
 
 def test_a_lost_create_image_response_leaves_exactly_one_image(aws, boto3_client, instance_id):

@@ -9,21 +9,9 @@ from moto.ec2.exceptions import EC2ClientError
 
 from cattle_sandbox.aws import images
 from cattle_sandbox.aws.control import SandboxControlError
+from fixtures.images import images_named
 
 pytestmark = pytest.mark.sandbox
-
-
-@pytest.fixture
-def instance_id(ec2, aws_network):
-    image_id = ec2.register_image(Name="images-base")["ImageId"]
-    reservation = ec2.run_instances(
-        ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=aws_network.subnet_ids[0]
-    )
-    return reservation["Instances"][0]["InstanceId"]
-
-
-def images_named(ec2, name):
-    return ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
 
 
 def error_code(raised):

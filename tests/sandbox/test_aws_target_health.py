@@ -54,6 +54,20 @@ def states(elbv2, target_group_arn):
     return {target: state for target, (state, _reason) in health(elbv2, target_group_arn).items()}
 
 
+def launch_group(ec2, autoscaling, image_id, aws_network, target_group_arn, **sizes):
+    """Auto Scaling group "web-blue" from launch template "web-lt", attached to the target group."""
+    ec2.create_launch_template(
+        LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web-blue",
+        LaunchTemplate={"LaunchTemplateName": "web-lt"},
+        VPCZoneIdentifier=aws_network.subnet_ids[0],
+        TargetGroupARNs=[target_group_arn],
+        **sizes,
+    )
+
+
 def test_a_new_target_is_initial_then_healthy(ec2, elbv2, alb, aws_network, image_id):
     group = make_target_group(elbv2, aws_network)
     forward_to(elbv2, alb, (group, 1))
@@ -143,19 +157,7 @@ def test_an_override_by_group_name_applies_to_targets_registered_later(aws, ec2,
 def test_auto_scaling_instances_follow_the_same_timeline(ec2, elbv2, autoscaling, alb, aws_network, image_id):
     group = make_target_group(elbv2, aws_network)
     forward_to(elbv2, alb, (group, 1))
-    ec2.create_launch_template(
-        LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"}
-    )
-
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-blue",
-        MinSize=2,
-        MaxSize=2,
-        DesiredCapacity=2,
-        LaunchTemplate={"LaunchTemplateName": "web-lt"},
-        VPCZoneIdentifier=aws_network.subnet_ids[0],
-        TargetGroupARNs=[group],
-    )
+    launch_group(ec2, autoscaling, image_id, aws_network, group, MinSize=2, MaxSize=2, DesiredCapacity=2)
 
     assert list(states(elbv2, group).values()) == ["initial", "initial"]
     eventually(lambda: list(states(elbv2, group).values()) == ["healthy", "healthy"])
@@ -166,18 +168,7 @@ def test_instances_auto_scaling_removes_drain_out_of_its_target_groups(
 ):
     group = make_target_group(elbv2, aws_network, delay_seconds=1)
     forward_to(elbv2, alb, (group, 1))
-    ec2.create_launch_template(
-        LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"}
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-blue",
-        MinSize=0,
-        MaxSize=3,
-        DesiredCapacity=3,
-        LaunchTemplate={"LaunchTemplateName": "web-lt"},
-        VPCZoneIdentifier=aws_network.subnet_ids[0],
-        TargetGroupARNs=[group],
-    )
+    launch_group(ec2, autoscaling, image_id, aws_network, group, MinSize=0, MaxSize=3, DesiredCapacity=3)
 
     autoscaling.set_desired_capacity(AutoScalingGroupName="web-blue", DesiredCapacity=1)
     remaining = list(states(elbv2, group).values())
@@ -194,17 +185,7 @@ def test_an_instance_terminated_by_the_user_is_replaced_in_the_target_group(
 ):
     group = make_target_group(elbv2, aws_network, delay_seconds=1)
     forward_to(elbv2, alb, (group, 1))
-    ec2.create_launch_template(
-        LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image_id, "InstanceType": "t3.micro"}
-    )
-    autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web-blue",
-        MinSize=1,
-        MaxSize=1,
-        LaunchTemplate={"LaunchTemplateName": "web-lt"},
-        VPCZoneIdentifier=aws_network.subnet_ids[0],
-        TargetGroupARNs=[group],
-    )
+    launch_group(ec2, autoscaling, image_id, aws_network, group, MinSize=1, MaxSize=1)
     [original] = states(elbv2, group)
 
     ec2.terminate_instances(InstanceIds=[original])

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from cattle_sandbox.standin.instance import port_answers
 from cattle_sandbox.standin.stale import stale_image_stores
 
 from fixtures.aws import register_image
+from fixtures.packer import STANDIN_SSH_COMMUNICATOR, STANDIN_SSH_VARIABLES, packer_build, packer_env
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.standin]
 
@@ -333,13 +333,9 @@ def test_modify_image_attribute_refuses_other_imds_support_values(ec2):
 
 # -- the real Packer build -----------------------------------------------------------------
 
-PACKER_TEMPLATE = """
+PACKER_TEMPLATE = STANDIN_SSH_VARIABLES + """
 variable "endpoint" { type = string }
 variable "source_ami" { type = string }
-variable "ssh_host" { type = string }
-variable "ssh_port" { type = number }
-variable "ssh_username" { type = string }
-variable "ssh_private_key_file" { type = string }
 
 source "amazon-ebs" "content" {
   region                     = "us-east-1"
@@ -350,14 +346,7 @@ source "amazon-ebs" "content" {
   source_ami                 = var.source_ami
   instance_type              = "t3.micro"
   ami_name                   = "web-packer-content"
-  encrypt_boot               = true
-  communicator               = "ssh"
-  ssh_host                   = var.ssh_host
-  ssh_port                   = var.ssh_port
-  ssh_username               = var.ssh_username
-  ssh_private_key_file       = var.ssh_private_key_file
-  ssh_timeout                = "30s"
-}
+  encrypt_boot               = true""" + STANDIN_SSH_COMMUNICATOR + """}
 
 build {
   sources = ["source.amazon-ebs.content"]
@@ -378,12 +367,7 @@ def test_real_packer_build_gives_an_ami_that_boots_with_the_provisioned_file(
     (tmp_path / "content.pkr.hcl").write_text(PACKER_TEMPLATE)
     variables = dict(standin.packer_vars(), endpoint=aws.endpoint, source_ami=register_image(ec2, "packer-source"))
     standin.bind_to(aws.control)
-    env = dict(aws_env, CHECKPOINT_DISABLE="1", PACKER_CONFIG_DIR=str(tmp_path / "config"),
-               PACKER_CACHE_DIR=str(tmp_path / "cache"),
-               PATH=os.path.dirname(sys.executable) + os.pathsep + aws_env["PATH"])
-    arguments = [arg for name, value in variables.items() for arg in ("-var", f"{name}={value}")]
-    result = subprocess.run(["packer", "build", "-color=false", *arguments, "content.pkr.hcl"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = packer_build(tmp_path, "content.pkr.hcl", variables, packer_env(aws_env, tmp_path))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
     manifest = json.loads((tmp_path / "manifest.json").read_text())

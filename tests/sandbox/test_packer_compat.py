@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from cattle_sandbox.packer_compat import CompatError, legacy_copy, strip_legacy
-from fixtures.ansible import REPO_ROOT, VENV_BIN
+from fixtures.ansible import REPO_ROOT
+from fixtures.packer import packer_env
 
 pytestmark = pytest.mark.packer
 
@@ -32,13 +33,7 @@ VALIDATE_VARS = {
 
 
 def packer_validate(directory, tmp_path):
-    env = dict(os.environ)
-    env.update({
-        "CHECKPOINT_DISABLE": "1",
-        "PACKER_CONFIG_DIR": str(tmp_path / "packer-config"),
-        "PACKER_CACHE_DIR": str(tmp_path / "packer-cache"),
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",  # the provisioner runs ansible-playbook --version
-    })
+    env = packer_env(os.environ, tmp_path)  # the provisioner runs ansible-playbook --version
     command = ["packer", "validate", "-var-file=sandbox.pkrvars.hcl"]
     command += [f"-var={name}={value}" for name, value in VALIDATE_VARS.items()] + ["."]
     return subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=120, check=False)

@@ -5,27 +5,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
+from fixtures.packer import STANDIN_SSH_COMMUNICATOR, STANDIN_SSH_VARIABLES, packer_build, packer_env
+
 pytestmark = [pytest.mark.standin, pytest.mark.packer]
 
-TEMPLATE = """
-variable "ssh_host" { type = string }
-variable "ssh_port" { type = number }
-variable "ssh_username" { type = string }
-variable "ssh_private_key_file" { type = string }
+TEMPLATE = STANDIN_SSH_VARIABLES + """
 variable "ansible_env_vars" { type = list(string) }
 
-source "null" "standin" {
-  communicator         = "ssh"
-  ssh_host             = var.ssh_host
-  ssh_port             = var.ssh_port
-  ssh_username         = var.ssh_username
-  ssh_private_key_file = var.ssh_private_key_file
-  ssh_timeout          = "30s"
-}
+source "null" "standin" {""" + STANDIN_SSH_COMMUNICATOR + """}
 
 build {
   sources = ["source.null.standin"]
@@ -62,32 +52,16 @@ def packer():
     return found
 
 
-def packer_build(packer, standin, workdir, ansible_env_vars):
+def provision(packer, standin, workdir, ansible_env_vars):
     (workdir / "standin.pkr.hcl").write_text(TEMPLATE)
     (workdir / "play.yml").write_text(PLAY)
     variables = dict(standin.packer_vars(), ansible_env_vars=json.dumps(ansible_env_vars))
-    arguments = [arg for name, value in variables.items() for arg in ("-var", f"{name}={value}")]
-    env = dict(
-        os.environ,
-        CHECKPOINT_DISABLE="1",  # no update check: nothing leaves the sandbox
-        PACKER_CONFIG_DIR=str(workdir / "config"),
-        PACKER_CACHE_DIR=str(workdir / "cache"),
-        ANSIBLE_LOCAL_TEMP=str(workdir / "ansible"),
-        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],  # the venv's ansible-playbook
-    )
-    return subprocess.run(
-        [packer, "build", "-color=false", *arguments, "standin.pkr.hcl"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = packer_env(os.environ, workdir, ANSIBLE_LOCAL_TEMP=str(workdir / "ansible"))
+    return packer_build(workdir, "standin.pkr.hcl", variables, env, packer=packer)
 
 
 def test_packer_provisions_the_standin_over_ssh(standin, packer, tmp_path):
-    result = packer_build(packer, standin, tmp_path, standin.packer_ansible_env_vars())
+    result = provision(packer, standin, tmp_path, standin.packer_ansible_env_vars())
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "shell as admin, sudo as root" in result.stdout
     assert f'"msg": "ansible on {standin.name}"' in result.stdout
@@ -103,6 +77,6 @@ def test_packer_ansible_run_checks_the_host_key(standin, packer, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "other"], check=True)
     wrong.write_text(f"{standin.address} " + " ".join((tmp_path / "other.pub").read_text().split()[:2]) + "\n")
     env_vars = [var.replace(str(standin.known_hosts_path), str(wrong)) for var in standin.packer_ansible_env_vars()]
-    result = packer_build(packer, standin, tmp_path, env_vars)
+    result = provision(packer, standin, tmp_path, env_vars)
     assert result.returncode != 0
     assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.stdout

@@ -501,6 +501,16 @@ def find_app(apps, name, path=APPS_PATH):
     return validate_definition(apps[name], name, "{0}.{1}".format(path, name))
 
 
+def requested_definition(params):
+    """The normalised definition of params["app"], from its `apps` or its `definition` option;
+    None when neither is given."""
+    if params.get("apps") is not None:
+        return find_app(params["apps"], params["app"])
+    if params.get("definition") is not None:
+        return validate_definition(params["definition"], params["app"], "definition")
+    return None
+
+
 def stage_definition(definition, stage):
     """What one stage of a normalised definition runs: the base with the stage's overrides.
 

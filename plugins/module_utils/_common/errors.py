@@ -38,3 +38,13 @@ class Refusal(CattleError):
         if not message.endswith(NOTHING_CHANGED):
             message = "{0}; {1}".format(message, NOTHING_CHANGED)
         super().__init__(message, **result)
+
+
+def aws_cause_text(error):
+    """": <AWS's message> (<code>)" for an AnsibleAWSError, whose own message leaves them out;
+    ": <cause>" for another wrapped exception; "" for none."""
+    cause = getattr(error, "exception", None)
+    detail = (getattr(cause, "response", None) or {}).get("Error", {})
+    if detail:
+        return ": {0} ({1})".format(detail.get("Message"), detail.get("Code"))
+    return ": {0}".format(cause) if cause is not None else ""

@@ -53,10 +53,7 @@ def refusal_or_failure(ctx, message):
 def resolve_definition(params):
     """(normalised app definition, stage definition); Refusal naming the field."""
     try:
-        if params.get("apps") is not None:
-            definition = app_definition.find_app(params["apps"], params["app"])
-        else:
-            definition = app_definition.validate_definition(params["definition"], params["app"], "definition")
+        definition = app_definition.requested_definition(params)
         naming.validate_stage(params["stage"])
         return definition, app_definition.stage_definition(definition, params["stage"])
     except (app_definition.AppDefinitionError, naming.NamingError) as error:

@@ -254,13 +254,19 @@ def _load_balancer_named(elbv2, name):
     return found
 
 
-def _listener_by_arn(elbv2, listener_arn):
+def _by_arn(describe, arn, option, what, not_found):
+    """The one listener or rule `arn` names; a refusal naming `option` when AWS knows none."""
     try:
-        return elbv2_calls.describe_listeners(elbv2, ListenerArns=[listener_arn])[0]
+        return describe(arn)[0]
     except AnsibleAWSError as error:
-        if common.error_code(error) in ("ListenerNotFound", "ValidationError"):
-            raise ListenerError("listener_arn: there is no listener {0}; {1}".format(listener_arn, UNCHANGED)) from None
+        if common.error_code(error) in (not_found, "ValidationError"):
+            raise ListenerError("{0}: there is no {1} {2}; {3}".format(option, what, arn, UNCHANGED)) from None
         raise
+
+
+def _listener_by_arn(elbv2, listener_arn):
+    return _by_arn(lambda arn: elbv2_calls.describe_listeners(elbv2, ListenerArns=[arn]),
+                   listener_arn, "listener_arn", "listener", "ListenerNotFound")
 
 
 def _listener_on_port(elbv2, load_balancer, port):
@@ -277,12 +283,8 @@ def _listener_on_port(elbv2, load_balancer, port):
 
 
 def _rule_by_arn(elbv2, rule_arn):
-    try:
-        return elbv2_calls.describe_rules(elbv2, RuleArns=[rule_arn])[0]
-    except AnsibleAWSError as error:
-        if common.error_code(error) in ("RuleNotFound", "ValidationError"):
-            raise ListenerError("rule_arn: there is no listener rule {0}; {1}".format(rule_arn, UNCHANGED)) from None
-        raise
+    return _by_arn(lambda arn: elbv2_calls.describe_rules(elbv2, RuleArns=[arn]),
+                   rule_arn, "rule_arn", "listener rule", "RuleNotFound")
 
 
 def _rule_by_priority(elbv2, listener_arn, priority):

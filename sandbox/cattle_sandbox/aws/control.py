@@ -60,39 +60,13 @@ class SandboxControl:
 
     # -- faults --------------------------------------------------------------------------------
 
-    def add_fault(
-        self,
-        service: str | None,
-        action: str | None,
-        kind: str,
-        count: int | None = None,
-        probability: float = 1.0,
-        delay: float = 0.0,
-        status: int | None = None,
-        seed: int = 0,
-        match: str | None = None,
-        after: int = 0,
-        code: str | None = None,
-        message: str | None = None,
-    ) -> int:
+    def add_fault(self, service: str | None, action: str | None, kind: str, **options: Any) -> int:
         """Adds a rule and returns its id. kind: throttle, server_error, delay, lose_response,
-        client_error (with code and message). match: text the call's parameters must contain;
-        after: matching calls let through before the rule fires."""
-        rule = {
-            "service": service,
-            "action": action,
-            "kind": kind,
-            "count": count,
-            "probability": probability,
-            "delay": delay,
-            "status": status,
-            "seed": seed,
-            "match": match,
-            "after": after,
-            "code": code,
-            "message": message,
-        }
-        return self._post("faults", rule)["id"]
+        client_error (with code and message). options, with FaultInjector.add's defaults: count,
+        probability, delay, status, seed, match (text the call's parameters must contain), after
+        (matching calls let through before the rule fires), code, message. The sandbox checks
+        them all and refuses a bad rule, an unknown option too, with 400."""
+        return self._post("faults", {"service": service, "action": action, "kind": kind, **options})["id"]
 
     def faults(self) -> list[dict[str, Any]]:
         """The rules, each with `remaining` fires (None: no limit) and `fired` so far."""

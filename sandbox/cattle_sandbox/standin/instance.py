@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from operator import attrgetter
 from pathlib import Path
 
 from ..netns import require_private_netns
@@ -121,33 +122,14 @@ class StandIn:
 
     # --- what callers use -------------------------------------------------------------
 
-    @property
-    def name(self):
-        return self.network.netns
-
-    @property
-    def address(self):
-        return self.network.standin_address
-
-    @property
-    def sandbox_address(self):
-        return self.network.sandbox_address
-
-    @property
-    def private_key_path(self):
-        return self.files.private_key
-
-    @property
-    def known_hosts_path(self):
-        return self.files.known_hosts
-
-    @property
-    def inventory_path(self):
-        return self.files.inventory
-
-    @property
-    def console_log_path(self):
-        return self.files.console_log
+    # Parts of the network (network.py) and files (files.py) it starts with.
+    name = property(attrgetter("network.netns"))
+    address = property(attrgetter("network.standin_address"))
+    sandbox_address = property(attrgetter("network.sandbox_address"))
+    private_key_path = property(attrgetter("files.private_key"))
+    known_hosts_path = property(attrgetter("files.known_hosts"))
+    inventory_path = property(attrgetter("files.inventory"))
+    console_log_path = property(attrgetter("files.console_log"))
 
     def bind_to(self, control, instance_id=None):
         """Tells the sandbox that this stand-in plays instance_id, or (None) the first instance of

@@ -55,13 +55,19 @@ def nsenter_argv(pid, argv):
     return ["nsenter", "--target", str(pid), "--all", "--", "env", "-i", *STANDIN_ENV, *argv]
 
 
-def parent_pid(pid):
-    """From /proc/PID/stat; the command name may contain spaces and parentheses."""
+def stat_fields(pid):
+    """/proc/PID/stat from the state on (field 3, see proc(5)) or None when pid is gone: the
+    command name before it may contain spaces and parentheses."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    return stat.rsplit(")", 1)[1].split()
+
+
+def parent_pid(pid):
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[1])
 
 
 def children(pid):
@@ -94,17 +100,11 @@ def read_comm(pid):
 
 def process_alive(pid):
     """True for a running process; a zombie has already finished."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def start_time(pid):
     """Clock ticks since boot at which pid started: tells a live owner from a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[19])

@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ansible_collections.cattle.immutable.plugins.module_utils import deployment_info as deployment
+from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
 
 NOW = datetime(2026, 6, 30, 12, 0, 0, tzinfo=timezone.utc)
 TG_BLUE = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-prod-b1b1b1b1b1b1/1111"
@@ -190,7 +191,7 @@ DEFINITION = {
 
 
 def test_views_follow_the_stages_of_the_definition():
-    definition = deployment.definition_of(params(apps={"web": DEFINITION}))
+    definition = app_definition.requested_definition(params(apps={"web": DEFINITION}))
     found = deployment.views(params(), definition)
     assert [(v["stage"], v["region"], v["coordinates"]["load_balancer_name"], v["coordinates"]["port"])
             for v in found] == [("dev", "eu-central-1", "web-dev-alb", 443), ("prod", "eu-west-1", "web-alb", 443)]

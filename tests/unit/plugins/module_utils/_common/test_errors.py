@@ -1,10 +1,11 @@
 """How every module ends: its result, a refusal that says nothing was changed, or a failure with what was done."""
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
-from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError, Refusal, aws_cause_text
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import client_factory, end_module
 
 
@@ -94,3 +95,15 @@ def test_clients_are_made_in_the_region_asked_for_or_the_modules():
     make_client("ec2", "eu-west-1")
     make_client("ssm", None)
     assert module.clients == [("ec2", "eu-west-1"), ("ssm", None)]
+
+
+def test_the_cause_of_an_aws_error_is_its_own_message_and_code():
+    response = {"Error": {"Code": "ValidationError", "Message": "Group web-blue not found"}}
+    error = AnsibleAWSError(message="Failed to describe the group", exception=ClientError(response, "Describe"))
+    assert aws_cause_text(error) == ": Group web-blue not found (ValidationError)"
+
+
+def test_the_cause_of_another_error_is_its_text_and_no_cause_is_nothing():
+    assert aws_cause_text(AnsibleAWSError(message="Failed", exception=ValueError("bad"))) == ": bad"
+    assert aws_cause_text(AnsibleAWSError(message="Failed")) == ""
+    assert aws_cause_text(None) == ""

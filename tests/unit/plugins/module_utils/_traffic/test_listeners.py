@@ -4,13 +4,7 @@ import pytest
 
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic.listeners import ListenerError
-
-PREFIX = "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
-BLUE = PREFIX + "targetgroup/web-blue/0000000000000001"
-GREEN = PREFIX + "targetgroup/web-green/0000000000000002"
-LISTENER = PREFIX + "listener/app/web/00000000000000aa/00000000000000bb"
-RULE = PREFIX + "listener-rule/app/web/00000000000000aa/00000000000000bb/00000000000000cc"
-LOAD_BALANCER = PREFIX + "loadbalancer/app/web/00000000000000aa"
+from fixtures.arns import BLUE, GREEN, LISTENER, LOAD_BALANCER, PREFIX, RULE
 
 
 def simple_forward(arn):
