@@ -212,3 +212,16 @@ def test_cleanup_retires_expired_standbys_in_every_stage_then_prunes_unused_imag
     left = {image["ImageId"] for image in site.ec2.describe_images(Owners=["self"])["Images"]}
     assert site.images[1] in left and not left & set(pruned)
     assert site.lock() is None
+
+
+def test_cleanup_refuses_bad_input_naming_each_before_the_lock_or_any_aws_call(site, aws_env, aws):
+    aws.control.reset_counters()
+
+    run = site.run("cleanup.yml", aws_env, cleanup_stages="dev,qa", keep=0, lock_takeover="perhaps")
+
+    assert run.failed
+    message = run.result("Refuse a bad request")["msg"]
+    assert message == ("lock_takeover: must be true or false, got perhaps; "
+                       "keep: must be a whole number, 1 or more, got 0; "
+                       "cleanup_stages: qa is not a stage of web (its stages: dev, staging, prod); nothing was changed")
+    assert aws.control.counters() == {}

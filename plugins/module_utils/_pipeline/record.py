@@ -8,7 +8,8 @@ play runs after a failed one), so the record is the run's summary."""
 
 import time
 
-DEFAULT_STAGES = ["dev", "staging", "prod"]
+from ansible_collections.cattle.immutable.plugins.module_utils._pipeline.run_request import stages_of
+
 STAGE_SLOTS = 3
 # Inputs that name one step's target: pipeline.yml sets them per step, so given for the
 # whole run they would override every step.
@@ -17,11 +18,6 @@ PER_STEP_INPUTS = ("stage", "to", "standby_fleet_id")
 
 class PipelineError(ValueError):
     """A bad pipeline request; the message names the input."""
-
-
-def stages_of(definition):
-    stages = (definition or {}).get("stages") or DEFAULT_STAGES
-    return list(stages.keys()) if isinstance(stages, dict) else list(stages)
 
 
 def plan(app, definition, stop_after=None, image_id=None, given=(), now=None):

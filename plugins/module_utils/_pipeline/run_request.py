@@ -2,7 +2,7 @@
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The inputs of the deploy, rollback, terminate and pipeline playbooks, checked and normalised.
+"""The inputs of the deploy, rollback, terminate and cleanup playbooks, checked and normalised.
 
 `normalise(kind, given, apps)` takes the variables as a user gives them (-e on the command
 line, AWX extra variables or a survey: numbers may be strings, a blank answer means not
@@ -13,23 +13,29 @@ calls AWS: the modules check the rest (the AMI, the definition's fields, the lis
 
 import re
 
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
+
 AMI_ID = re.compile(r"^ami-([0-9a-f]{8}|[0-9a-f]{17})$")
 WHOLE_NUMBER = re.compile(r"^[0-9]+$")
 STRATEGIES = ("all_at_once", "canary")
 MAX_LEASE_SECONDS = 604800
 
-# Every kind's inputs and their defaults; None: no default (optional, or required when named in REQUIRED).
-COMMON = {"app": None, "stage": None, "wait_timeout": 600, "lock_lease": 900, "lock_table": "cattle-deploy-locks",
+# Every kind's inputs and their defaults; None: no default (optional, or required: app, and
+# stage where the kind has one).
+COMMON = {"app": None, "wait_timeout": 600, "lock_lease": 900, "lock_table": "cattle-deploy-locks",
           "lock_takeover": False, "lock_create_table": True}
+ONE_STAGE = dict(COMMON, stage=None)
 INPUTS = {
-    "deploy": dict(COMMON, image_id=None, strategy="all_at_once", canary_steps=[10, 50, 100], canary_pause=60,
+    "deploy": dict(ONE_STAGE, image_id=None, strategy="all_at_once", canary_steps=[10, 50, 100], canary_pause=60,
                    canary_alarms=[], rollback_window=3600, accept_image_mismatch=False, prefix="cattle",
                    restore_min_healthy=1),
-    "rollback": dict(COMMON, rollback_window=3600, allow_revoked=False, min_healthy="all", standby_fleet_id=None),
-    "terminate": dict(COMMON, retire_now=False),
+    "rollback": dict(ONE_STAGE, rollback_window=3600, allow_revoked=False, min_healthy="all", standby_fleet_id=None),
+    "terminate": dict(ONE_STAGE, retire_now=False),
+    # cleanup_stages None: every stage of the app.
+    "cleanup": dict(COMMON, cleanup_stages=None, cleanup_prune=True, keep=3, keep_days=14, prefix="cattle"),
 }
 SECONDS = ("canary_pause", "wait_timeout", "rollback_window")
-FLAGS = ("lock_takeover", "lock_create_table", "accept_image_mismatch", "allow_revoked", "retire_now")
+FLAGS = ("lock_takeover", "lock_create_table", "accept_image_mismatch", "allow_revoked", "retire_now", "cleanup_prune")
 TRUE_WORDS = ("true", "yes", "on", "1", "y", "t")
 FALSE_WORDS = ("false", "no", "off", "0", "n", "f", "")
 
@@ -45,7 +51,9 @@ def normalise(kind, given, apps):
     lists what is wrong, each naming the input (the request is then partial)."""
     values = dict(INPUTS[kind], **given_values(kind, given))
     errors = []
-    request = {"app": check_app(values["app"], apps, errors), "stage": check_stage(values["stage"], errors)}
+    request = {"app": check_app(values["app"], apps, errors)}
+    if "stage" in values:
+        request["stage"] = check_stage(values["stage"], errors)
     for name in INPUTS[kind]:
         if name not in request:
             request[name] = CHECKS.get(name, keep)(name, values[name], errors)
@@ -53,7 +61,9 @@ def normalise(kind, given, apps):
         request["canary_steps"] = check_canary_steps(values["canary_steps"], errors)
     elif kind == "deploy":
         request["canary_steps"] = [100]
-    request["region"] = stage_region(apps, request["app"], request["stage"])
+    if kind == "cleanup" and request["app"]:
+        request["cleanup_stages"] = check_cleanup_stages(values["cleanup_stages"], request["app"], apps, errors)
+    request["region"] = stage_region(apps, request["app"], request.get("stage"))
     return request, errors
 
 
@@ -144,8 +154,41 @@ def check_canary_steps(value, errors):
     return None
 
 
+def check_count(name, value, errors, least):
+    text = str(value).strip()
+    if isinstance(value, bool) or not WHOLE_NUMBER.match(text) or int(text) < least:
+        errors.append("{0}: must be a whole number, {1} or more, got {2}".format(name, least, value))
+        return None
+    return int(text)
+
+
+def check_cleanup_stages(value, app, apps, errors):
+    """The stages to clean, in the app's order: all of them when not given; '[dev, prod]' or
+    'dev,prod' (a survey's text answer); each must be a stage of the app."""
+    stages = stages_of(apps[app])
+    if value is None:
+        return stages
+    wanted = [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(wanted, (list, tuple)) or not wanted:
+        errors.append("cleanup_stages: a list of stages of {0} ({1}), got {2}".format(app, ", ".join(stages), value))
+        return None
+    unknown = [str(stage) for stage in wanted if stage not in stages]
+    if unknown:
+        errors.append("cleanup_stages: {0} {1} of {2} (its stages: {3})".format(
+            ", ".join(unknown), "is not a stage" if len(unknown) == 1 else "are not stages", app, ", ".join(stages)))
+        return None
+    return [stage for stage in stages if stage in wanted]
+
+
 def keep(name, value, errors):
     return value
+
+
+def stages_of(definition):
+    """The stage names of a definition as given (a mapping or a list), in order; the default
+    stages when it names none."""
+    stages = (definition if isinstance(definition, dict) else {}).get("stages") or naming.DEFAULT_STAGES
+    return list(stages.keys()) if isinstance(stages, dict) else list(stages)
 
 
 def stage_region(apps, app, stage):
@@ -161,4 +204,6 @@ def stage_region(apps, app, stage):
 CHECKS = dict(
     [(name, check_seconds) for name in SECONDS] + [(name, check_flag) for name in FLAGS],
     lock_lease=check_lease, strategy=check_strategy, image_id=check_image_id, canary_alarms=check_alarms,
+    keep=lambda name, value, errors: check_count(name, value, errors, 1),
+    keep_days=lambda name, value, errors: check_count(name, value, errors, 0),
 )

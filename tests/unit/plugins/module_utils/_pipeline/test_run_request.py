@@ -1,4 +1,5 @@
-"""The inputs of deploy.yml, rollback.yml and terminate.yml as users give them: typed, defaulted, or refused by name."""
+"""The inputs of deploy.yml, rollback.yml, terminate.yml and cleanup.yml as users give them: typed, defaulted, or
+refused by name."""
 
 import pytest
 
@@ -84,3 +85,40 @@ def test_every_bad_input_is_reported_at_once_app_first():
 def test_missing_definitions_are_named():
     assert errors_of(definitions=None) == [
         "cattle_apps: the app definitions are missing (for example -e @apps.yml, see docs/apps.md)"]
+
+
+def cleanup(**given):
+    return normalise("cleanup", dict({"app": "web"}, **given), APPS)
+
+
+def test_cleanup_takes_no_stage_cleans_every_stage_and_runs_in_the_apps_region():
+    result, errors = cleanup(stage="prod")
+    assert errors == [] and "stage" not in result
+    assert result["cleanup_stages"] == ["dev", "prod"] and result["region"] == "us-east-1"
+    assert (result["keep"], result["keep_days"], result["cleanup_prune"], result["prefix"]) == (3, 14, True, "cattle")
+    assert normalise("cleanup", {"app": "api"}, APPS)[0]["cleanup_stages"] == ["dev"]
+
+
+def test_cleanup_reads_text_as_the_command_line_gives_it_and_keeps_the_apps_stage_order():
+    result, errors = cleanup(cleanup_stages="prod, dev", keep="5", keep_days="0", cleanup_prune="false")
+    assert errors == []
+    assert (result["cleanup_stages"], result["keep"], result["keep_days"]) == (["dev", "prod"], 5, 0)
+    assert result["cleanup_prune"] is False
+
+
+def test_cleanup_stages_default_to_the_default_stages_when_the_definition_names_none():
+    result, errors = normalise("cleanup", {"app": "web"}, {"web": {"region": "us-east-1"}})
+    assert errors == [] and result["cleanup_stages"] == ["dev", "staging", "prod"]
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({"cleanup_stages": ["qa"]}, "cleanup_stages: qa is not a stage of web (its stages: dev, prod)"),
+    ({"cleanup_stages": "qa,uat"}, "cleanup_stages: qa, uat are not stages of web (its stages: dev, prod)"),
+    ({"cleanup_stages": []}, "cleanup_stages: a list of stages of web (dev, prod), got []"),
+    ({"keep": 0}, "keep: must be a whole number, 1 or more, got 0"),
+    ({"keep_days": "two weeks"}, "keep_days: must be a whole number, 0 or more, got two weeks"),
+    ({"cleanup_prune": "perhaps"}, "cleanup_prune: must be true or false, got perhaps"),
+    ({"app": "shop"}, "app: unknown app 'shop' (defined apps: api, web)"),
+])
+def test_a_bad_cleanup_input_is_named_with_what_was_given(given, expected):
+    assert cleanup(**given)[1] == [expected]
