@@ -149,6 +149,24 @@ def test_keep_keeps_the_newest_n_when_keep_days_is_zero(playbook, four_images, e
     assert existing_images(ec2) == set(four_images[2:])
 
 
+def test_an_image_named_only_beyond_the_first_page_of_templates_or_versions_is_kept(playbook, four_images, ec2):
+    # AWS lists launch templates and their versions in pages (the sandbox's first is 15):
+    # the 16th version of the 16th template and the 17th template name images no other does.
+    for number in range(15):
+        launch_template(ec2, f"web-filler-{number:02d}", [four_images[1]])
+    launch_template(ec2, "web-lt", [four_images[1]] * 15 + [four_images[0]])
+    launch_template(ec2, "web-last", [four_images[2]])
+
+    run = playbook(prune_play(app="web", keep=1, keep_days=0))
+
+    assert not run.failed, run.explain()
+    result = run.result("prune")
+    assert result["deleted"] == [] and existing_images(ec2) == set(four_images)
+    reasons = {item["image_id"]: item["reason"] for item in result["kept"]}
+    assert reasons[four_images[0]] == "in use: launch template web-lt v16"
+    assert reasons[four_images[2]] == "in use: launch template web-last v1"
+
+
 def test_keep_days_keeps_young_images_beyond_keep(playbook, four_images, ec2):
     run = playbook(prune_play(app="web", keep=1, keep_days=14))
     assert not run.failed, run.explain()
