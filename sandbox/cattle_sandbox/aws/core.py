@@ -13,7 +13,7 @@ from moto.ec2.models import ec2_backends
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 from moto.moto_api._internal import moto_api_backend
 
-from . import autoscaling, images, listener_writes, paging
+from . import autoscaling, images, listener_writes
 from .calls import RequestCounters
 from .faults import FaultInjector
 from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
