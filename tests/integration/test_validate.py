@@ -142,6 +142,24 @@ def test_an_aws_error_half_way_removes_everything_and_tags_nothing(app_site, aws
     assert "cattle:tested" not in image_tags(app_site)
 
 
+def test_a_lost_launch_answer_retried_past_botocore_still_launches_one_instance(app_site, aws, aws_env):
+    # The answer is lost, then botocore's own attempts (5) are throttled away, so the module's
+    # retry sends RunInstances again: with the same ClientToken, AWS answers the first launch.
+    aws.control.add_fault("ec2", "RunInstances", "throttle", count=4, after=1)
+    aws.control.add_fault("ec2", "RunInstances", "lose_response", count=1)
+    aws.control.add_fault("elasticloadbalancing", "RegisterTargets", "client_error", code="ValidationError",
+                          message="injected")
+
+    run = validate(app_site, aws_env)
+
+    assert run.failed and "injected" in run.result("Test the image on one instance behind the load balancer")["msg"]
+    assert [rule["fired"] for rule in aws.control.faults()] == [4, 1, 1]
+    reservations = app_site["ec2"].describe_instances(
+        Filters=[{"Name": "tag-key", "Values": ["cattle:image-test"]}])["Reservations"]
+    assert len([instance for reservation in reservations for instance in reservation["Instances"]]) == 1
+    assert leftovers(app_site) == []
+
+
 def test_a_load_balancer_without_a_free_rule_is_refused_before_anything_is_launched(app_site, aws, aws_env):
     elbv2, listener = app_site["elbv2"], app_site["listener"]
     group = elbv2.describe_target_groups(Names=["web-live"])["TargetGroups"][0]["TargetGroupArn"]

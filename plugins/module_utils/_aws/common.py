@@ -10,6 +10,8 @@ retry RETRY's codes and one reason more, which their names give; they are used o
 where that reason applies.
 """
 
+import uuid
+
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.errors import AWSErrorHandler
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
@@ -44,6 +46,18 @@ RETRY_WHILE_TARGET_GROUP_IN_USE = AWSRetry.jittered_backoff(
 RETRY_UNTIL_INSTANCE_PROFILE_USABLE = AWSRetry.jittered_backoff(
     retries=6, delay=2, max_delay=10, catch_extra_error_codes=[JSON_API_THROTTLING, "InvalidParameterValue"]
 )
+
+
+def with_client_token(request):
+    """The request with a ClientToken of its own, made once before any retry.
+
+    AWS completes a create retried with the same token once and answers the first result
+    ("Ensuring idempotency in Amazon EC2 API requests"). botocore fills in a token per call,
+    so its own retries share one, but a retry of ours (after botocore gave up on throttling
+    that came after a lost answer) would get a new one and create twice: the caller's token
+    spans both layers.
+    """
+    return dict(request, ClientToken=uuid.uuid4().hex)
 
 
 def error_handler(missing_codes=(), exception=AnsibleAWSError):

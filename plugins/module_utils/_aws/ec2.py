@@ -73,7 +73,6 @@ def describe_image(ec2, image_id):
 
 
 @ImageErrorHandler.common_error_handler("copy the image")
-@common.RETRY
 def copy_image(ec2, source_region, source_image_id, name, description, kms_key_id=None):
     """The new AMI's id, or None when the name is already taken in the region.
 
@@ -83,6 +82,11 @@ def copy_image(ec2, source_region, source_image_id, name, description, kms_key_i
                "Description": description}
     if kms_key_id:
         request.update(Encrypted=True, KmsKeyId=kms_key_id)
+    return _copy_image(ec2, common.with_client_token(request))
+
+
+@common.RETRY
+def _copy_image(ec2, request):
     try:
         return ec2.copy_image(**request)["ImageId"]
     except is_boto3_error_code("InvalidAMIName.Duplicate"):
@@ -223,15 +227,17 @@ def describe_launch_template_version(ec2, template_id, version):
 
 
 @ErrorHandler.common_error_handler("create the launch template")
-@common.RETRY
 def create_launch_template(ec2, name, data, tags):
     """The new template, or None when one of that name exists (a lost answer, or a rerun)."""
+    request = {"LaunchTemplateName": name, "LaunchTemplateData": data,
+               "TagSpecifications": [{"ResourceType": "launch-template", "Tags": tags}]}
+    return _create_launch_template(ec2, common.with_client_token(request))
+
+
+@common.RETRY
+def _create_launch_template(ec2, request):
     try:
-        return ec2.create_launch_template(
-            LaunchTemplateName=name,
-            LaunchTemplateData=data,
-            TagSpecifications=[{"ResourceType": "launch-template", "Tags": tags}],
-        )["LaunchTemplate"]
+        return ec2.create_launch_template(**request)["LaunchTemplate"]
     except is_boto3_error_code(LAUNCH_TEMPLATE_EXISTS):
         return None
 
@@ -276,9 +282,13 @@ def _describe_instances(ec2, filters):
 
 
 @ErrorHandler.common_error_handler("launch the test instance")
-@common.RETRY_UNTIL_INSTANCE_PROFILE_USABLE
 def run_instance(ec2, request):
     """The one instance a RunInstances request (MinCount = MaxCount = 1) launched."""
+    return _run_instance(ec2, common.with_client_token(request))
+
+
+@common.RETRY_UNTIL_INSTANCE_PROFILE_USABLE
+def _run_instance(ec2, request):
     return ec2.run_instances(**request)["Instances"][0]
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import patching
+from .client_tokens import ClientTokens
 from ..image_store import ImageStore
 from ..health_checks import HealthChecker
 from ..live_instances import LiveInstances
@@ -24,9 +25,10 @@ DEFAULT_REASONS = {
     "initial": ("Elb.InitialHealthChecking", "Initial health checks in progress"),
 }
 # The modules that change moto's behaviour (see their docstrings).
-# image_content wraps images' patches of the same methods, so it comes after it.
+# image_content wraps images' patches of the same methods, so it comes after it;
+# idempotency wraps them all, so a replayed create touches nothing.
 PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
-                 "alb_traffic", "run_command", "iam_policies", "paging")
+                 "alb_traffic", "run_command", "iam_policies", "paging", "idempotency")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -104,6 +106,8 @@ class Fidelity:
         self._launch_failures: dict[str, LaunchFailure] = {}
         # Stand-in bindings and AMI contents (image_store.py), kept by image_content's patches.
         self.image_store = ImageStore()
+        # The first answer to each client token (idempotency.py).
+        self.client_tokens = ClientTokens()
         # Stand-ins playing instances of AMIs with content (live_instances.py).
         self.live_instances = LiveInstances()
         # Real HTTP health checks of targets that are live instances (health_checks.py).
@@ -146,6 +150,7 @@ class Fidelity:
         self.health_checker.stop()
         self.live_instances.stop_all()  # their instances are gone
         self.image_store.clear()  # the AMIs and instances it refers to are gone
+        self.client_tokens.clear()  # so are the resources their answers name
 
     def update_settings(self, changes: dict[str, Any]) -> FidelitySettings:
         self.settings = self.settings.updated(changes)
