@@ -60,7 +60,7 @@ SETUP = """
     - name: blue
       cattle.immutable.fleet:
         app: {app}
-        apps: "{{{{ bench_apps }}}}"
+        definition: "{{{{ bench_apps['{app}'] }}}}"
         stage: {stage}
         image_id: "{{{{ bench_blue_image }}}}"
         desired_capacity: {capacity}

@@ -79,7 +79,7 @@ def validate_params(params):
         raise InfoError(f"rule_priority must be between 1 and 50000, got {priority}")
     if params.get("load_balancer_name") and port is None:
         raise InfoError("load_balancer_name needs port (the listener's port)")
-    with_definition = params.get("apps") is not None or params.get("definition") is not None
+    with_definition = params.get("definition") is not None
     for option in ("port", "rule_priority"):
         if with_definition and params.get(option) is not None:
             raise InfoError(f"{option} comes from the app definition's load_balancer; give it only with a listener")
@@ -416,7 +416,7 @@ def run(params, make_client, now=None):
     now = now or utc_now()
     validate_params(params)
     # None when the listener is given directly.
-    definition = app_definition.requested_definition(params)
+    definition = app_definition.requested_definition(params, required=False)
     all_views = views(params, definition)
     regions = []
     for view in all_views:

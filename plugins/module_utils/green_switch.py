@@ -208,7 +208,7 @@ def switch(run):
 def fleet_params(params, fleet_id):
     """The fleet module's parameters that disable one fleet (its defaults for the rest)."""
     return {
-        "app": params["app"], "apps": params.get("apps"), "definition": params.get("definition"),
+        "app": params["app"], "definition": params.get("definition"),
         "stage": params["stage"], "fleet_id": fleet_id, "state": "disabled",
         "rollback_window": params["rollback_window"], "image_id": None, "desired_capacity": None,
         "accept_image_mismatch": False, "wait": True, "wait_timeout": 600, "deployment_id": None,

@@ -524,7 +524,7 @@ def stage_of(params):
     """The stage's definition and where it is written, or a refusal naming the input."""
     try:
         naming.validate_image_id(params["image_id"], option="image_id")
-        definition = app_definition.find_app(params["apps"], params["app"])
+        definition = app_definition.requested_definition(params)
         stage = params["stage"] or next(iter(definition["stages"]))
         return app_definition.stage_definition(definition, stage), definition["_path"]
     except (naming.NamingError, app_definition.AppDefinitionError) as error:

@@ -20,7 +20,7 @@ description:
     failed green left for inspection), or V(unattached) (in no forward action)."
   - "Drift: instances whose AMI differs from their fleet's launch template version, and live fleets
     whose AMI is not the one the target stage points to (the SSM parameter C(/<prefix>/<app>/<stage>))."
-  - The app is given by its definition (O(apps) or O(definition), as for C(cattle.immutable.fleet)),
+  - The app is given by its definition (O(definition), as for C(cattle.immutable.fleet)),
     whose stages name their load balancers and regions, or by the listener directly
     (O(listener_arn), O(load_balancer_name) and O(port), or O(rule_arn)).
 author:
@@ -48,7 +48,7 @@ EXAMPLES = r"""
 - name: State of web in every stage
   cattle.immutable.deployment_info:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
   register: web_state
 
 - name: Fail when prod drifted from its stage pointer
@@ -240,7 +240,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils import deployment
 from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
-LISTENER_SOURCES = ["apps", "definition", "listener_arn", "load_balancer_name", "rule_arn"]
+LISTENER_SOURCES = ["definition", "listener_arn", "load_balancer_name", "rule_arn"]
 
 
 def main():

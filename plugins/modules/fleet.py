@@ -237,7 +237,7 @@ EXAMPLES = r"""
 - name: Green fleet of web in prod, at the live fleet's capacity, healthy before it returns
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     image_id: ami-0123456789abcdef0
     wait_timeout: 900
@@ -246,7 +246,7 @@ EXAMPLES = r"""
 - name: Keep the old fleet for a rollback for an hour (after traffic moved away from it)
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     fleet_id: "{{ blue_fleet_id }}"
     state: disabled
@@ -255,7 +255,7 @@ EXAMPLES = r"""
 - name: Retire it, keeping the deploy lock of this run alive while it drains
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     fleet_id: "{{ blue_fleet_id }}"
     state: absent
@@ -265,7 +265,7 @@ EXAMPLES = r"""
 - name: Retire the standby fleets whose rollback window has passed (drain, then delete each)
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     state: absent
     standbys: expired
@@ -274,7 +274,7 @@ EXAMPLES = r"""
 - name: Take over the group that serves today, as the first blue
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     adopt_asg: web-production
     adopt_target_group: web-tg
@@ -524,9 +524,8 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[("apps", "definition"), ("adopt_asg", "image_id"), ("standbys", "image_id"),
+        mutually_exclusive=[("adopt_asg", "image_id"), ("standbys", "image_id"),
                             ("standbys", "fleet_id"), ("standbys", "adopt_asg")],
-        required_one_of=[("apps", "definition")],
         required_by={"adopt_target_group": "adopt_asg"},
     )
     end_module(module, fleets.run_module)

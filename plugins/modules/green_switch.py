@@ -115,7 +115,7 @@ EXAMPLES = r"""
 - name: Canary to the green fleet, keep the old fleets for an hour, release the lock
   cattle.immutable.green_switch:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     listener_arn: "{{ green.listener.listener_arn }}"
     green_target_group: "{{ green.target_group.arn }}"
@@ -215,8 +215,8 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec(),
         supports_check_mode=True,
-        mutually_exclusive=[("apps", "definition"), ("listener_arn", "rule_arn")],
-        required_one_of=[("apps", "definition"), ("listener_arn", "rule_arn")],
+        mutually_exclusive=[("listener_arn", "rule_arn")],
+        required_one_of=[("listener_arn", "rule_arn")],
     )
     end_module(module, green_switch.run_module)
 

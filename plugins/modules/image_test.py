@@ -30,20 +30,11 @@ description:
 author:
   - cattle.immutable maintainers (@cattle-immutable)
 options:
-  app:
-    description:
-      - The app whose definition in O(apps) the test instance uses.
-    type: str
-    required: true
-  apps:
-    description:
-      - The app definitions (C(cattle_apps)); see docs/apps.md.
-    type: dict
-    required: true
   stage:
     description:
       - The stage whose definition and load balancer the test uses. Default the app's first stage.
     type: str
+    required: false
   image_id:
     description:
       - The AMI to test.
@@ -79,14 +70,14 @@ notes:
     C(DescribeTargetHealth), C(CreateRule), C(DeleteRule), C(AddTags), and with commands C(ssm:SendCommand),
     C(ssm:GetCommandInvocation), C(ssm:DescribeInstanceInformation).
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3,
-  cattle.immutable.retries]
+  cattle.immutable.app_definition, cattle.immutable.retries]
 """
 
 EXAMPLES = r"""
 - name: Test the new image before it is promoted
   cattle.immutable.image_test:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     image_id: "{{ cattle_build.image_id }}"
   register: web_test
 
@@ -166,14 +157,13 @@ plan:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.cattle.immutable.plugins.module_utils import image_test as image_testing
+from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
 
 
 def main():
     argument_spec = dict(
-        app=dict(type="str", required=True),
-        apps=dict(type="dict", required=True),
-        stage=dict(type="str"),
+        shared_options.app_definition(stage_required=False),
         image_id=dict(type="str", required=True),
         rule_priority=dict(type="int"),
         retest=dict(type="bool", default=False),

@@ -91,7 +91,7 @@ EXAMPLES = r"""
 - name: Take the deploy lock and move traffic back to the newest standby of web/prod in one listener write
   cattle.immutable.rollback_switch:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     lock:
       run_id: "{{ run_id }}"
@@ -102,7 +102,7 @@ EXAMPLES = r"""
 - name: Keep the fleets that served for inspection
   cattle.immutable.fleet:
     app: web
-    apps: "{{ cattle_apps }}"
+    definition: "{{ cattle_apps.web }}"
     stage: prod
     fleet_id: "{{ item.fleet_id }}"
     state: disabled
@@ -222,8 +222,6 @@ def main():
             ),
         ),
         supports_check_mode=True,
-        mutually_exclusive=[("apps", "definition")],
-        required_one_of=[("apps", "definition")],
     )
     end_module(module, rollback_switch.run_module)
 

@@ -263,7 +263,7 @@ def test_green_switch_run_again_or_in_check_mode_writes_nothing(site, aws_env, a
     blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
     first = run.result(SWITCH_TASK)
     assert [fleet["fleet_name"] for fleet in first["retired"]] == [blue] and first["changed"]
-    args = {"app": site.app, "apps": {site.app: site.definition}, "stage": "prod", "listener_arn": site.listener,
+    args = {"app": site.app, "definition": site.definition, "stage": "prod", "listener_arn": site.listener,
             "green_target_group": site.arn_of(green), "steps": [10, 100], "retire": [blue.rsplit("-", 1)[1]]}
     playbook = switch_play(tmp_path, args)
     aws.control.reset_counters()
@@ -282,7 +282,7 @@ def test_green_switch_refuses_a_green_outside_the_forward_action_before_any_writ
     site.deploy(aws_env, image_id=site.images[0])
     stray = site.elbv2.create_target_group(Name="web-stray", Protocol="HTTP", Port=8080,
                                            VpcId=site.network.vpc_id)["TargetGroups"][0]["TargetGroupArn"]
-    args = {"app": site.app, "apps": {site.app: site.definition}, "stage": "prod", "listener_arn": site.listener,
+    args = {"app": site.app, "definition": site.definition, "stage": "prod", "listener_arn": site.listener,
             "green_target_group": stray}
     aws.control.reset_counters()
 

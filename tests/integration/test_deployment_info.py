@@ -116,7 +116,7 @@ def by_id(result):
 
 def test_reports_listener_weights_and_every_fleet(playbook, web, blue_green):
     blue, green = blue_green
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     assert result["changed"] is False
 
     (listener,) = result["listeners"]
@@ -149,7 +149,7 @@ def test_reports_listener_weights_and_every_fleet(playbook, web, blue_green):
 
 
 def test_a_listener_given_directly_gives_the_same_state(playbook, web, blue_green):
-    by_definition = info(playbook, apps={"web": web.definition}, stage="prod")
+    by_definition = info(playbook, definition=web.definition, stage="prod")
     by_name = info(playbook, load_balancer_name="web-alb", port=80, stage="prod")
     by_arn = info(playbook, listener_arn=web.listener)
     for other in (by_name, by_arn):
@@ -162,7 +162,7 @@ def test_a_listener_given_directly_gives_the_same_state(playbook, web, blue_gree
 def test_weighted_canary_shares(playbook, web, blue_green):
     blue, green = blue_green
     web.forward({blue["tg"]: 90, green["tg"]: 10})
-    fleets = by_id(info(playbook, apps={"web": web.definition}, stage="prod"))
+    fleets = by_id(info(playbook, definition=web.definition, stage="prod"))
     assert (fleets[blue["id"]]["share"], fleets[green["id"]]["share"]) == (90.0, 10.0)
     assert fleets[blue["id"]]["status"] == fleets[green["id"]]["status"] == "live"
 
@@ -175,7 +175,7 @@ def test_disabled_and_retired_fleets(playbook, web, blue_green):
     retired = web.fleet("d4d4d4d4d4d4", old_image, desired=0, created_at="2025-11-01T00:00:00Z")
     web.forward({blue["tg"]: 100, green["tg"]: 0, disabled["tg"]: 0, retired["tg"]: 0})
     web.wait_healthy(disabled)
-    fleets = by_id(info(playbook, apps={"web": web.definition}, stage="prod"))
+    fleets = by_id(info(playbook, definition=web.definition, stage="prod"))
     off = fleets[disabled["id"]]
     assert (off["status"], off["fleet_state"], off["weight"]) == ("disabled", "disabled", 0)
     assert (off["rollback_until"], off["rollback_window_over"]) == ("2026-01-02T00:00:00Z", True)
@@ -187,7 +187,7 @@ def test_disabled_and_retired_fleets(playbook, web, blue_green):
 
 def test_a_fleet_in_no_forward_action_is_unattached(playbook, web, blue_green):
     stray = web.fleet("e5e5e5e5e5e5", web.image(4))
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     fleet = by_id(result)[stray["id"]]
     assert (fleet["status"], fleet["weight"], fleet["share"]) == ("unattached", None, None)
     assert fleet["counts"]["healthy"] == 0  # never health-checked: its group is in no action
@@ -202,7 +202,7 @@ def test_instances_on_another_ami_than_their_template_are_drift(playbook, web, b
                                            LaunchTemplateData={"ImageId": patched})
     web.autoscaling.update_auto_scaling_group(AutoScalingGroupName=blue["name"], LaunchTemplate={
         "LaunchTemplateId": blue["template"], "Version": "2"})
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     live = by_id(result)[blue["id"]]
     assert live["launch_template"]["version"] == "2" and live["image_id"] == patched
     assert live["tagged_image_id"] == blue["image"]
@@ -219,21 +219,21 @@ def test_instances_on_another_ami_than_their_template_are_drift(playbook, web, b
 def test_a_live_fleet_not_on_its_stage_pointer_is_drift(playbook, web, blue_green):
     blue, green = blue_green
     web.point("prod", green["image"])  # promoted, not deployed yet
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     assert result["drifted"] is True and result["drift"]["instances"] == []
     assert result["drift"]["fleets"] == [{
         "fleet_id": blue["id"], "stage": "prod", "image_id": blue["image"], "target_stage": "prod",
         "pointer": "/cattle/web/prod", "pointer_image_id": green["image"]}]
     # After the switch, the live fleet matches the pointer again.
     web.forward({blue["tg"]: 0, green["tg"]: 100})
-    after = info(playbook, apps={"web": web.definition}, stage="prod")
+    after = info(playbook, definition=web.definition, stage="prod")
     assert after["live"] == [green["id"]] and after["drifted"] is False
 
 
 def test_target_stage_compares_against_another_stages_pointer(playbook, web, blue_green):
     blue, green = blue_green
     web.point("staging", green["image"])
-    result = info(playbook, apps={"web": web.definition}, stage="prod", target_stage="staging")
+    result = info(playbook, definition=web.definition, stage="prod", target_stage="staging")
     assert [(item["fleet_id"], item["target_stage"], item["pointer"]) for item in result["drift"]["fleets"]] == [
         (blue["id"], "staging", "/cattle/web/staging")]
     assert set(result["pointers"]) == {"staging"}
@@ -241,7 +241,7 @@ def test_target_stage_compares_against_another_stages_pointer(playbook, web, blu
 
 def test_an_unset_pointer_is_no_drift(playbook, web, blue_green):
     web.ssm.delete_parameter(Name="/cattle/web/prod")
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     assert result["pointers"]["prod"]["image_id"] is None and result["drifted"] is False
 
 
@@ -254,7 +254,7 @@ def test_every_stage_of_the_definition_is_read(playbook, web, blue_green):
     web.point("dev", blue["image"])
     definition = dict(web.definition, stages={
         "dev": {"load_balancer": {"name": "web-dev-alb", "listener_port": 8080}}, "prod": {}})
-    result = info(playbook, apps={"web": definition})
+    result = info(playbook, definition=definition)
     assert [listener["stage"] for listener in result["listeners"]] == ["dev", "prod"]
     assert [(fleet["stage"], fleet["status"]) for fleet in result["fleets"]] == [
         ("dev", "live"), ("prod", "live"), ("prod", "pending")]
@@ -279,7 +279,7 @@ def test_traffic_to_a_target_group_of_no_fleet_is_a_warning(playbook, web, blue_
     blue, _green = blue_green
     legacy = web.target_group("web-legacy")
     web.forward({blue["tg"]: 50, legacy: 50})
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     groups = {group["name"]: group for group in result["listeners"][0]["target_groups"]}
     assert groups["web-legacy"]["fleet_id"] is None
     assert any("web-legacy gets 50.0% of the traffic of stage prod but belongs to no fleet" in w
@@ -288,7 +288,7 @@ def test_traffic_to_a_target_group_of_no_fleet_is_a_warning(playbook, web, blue_
 
 def test_reads_only(playbook, aws, web, blue_green):
     aws.control.reset_counters()
-    info(playbook, apps={"web": web.definition}, stage="prod")
+    info(playbook, definition=web.definition, stage="prod")
     calls = aws.control.counters()
     assert not [call for call in calls if call.split(":")[1].startswith(WRITES)], calls
     # One read per listener, fleet and pointer; not one per instance.
@@ -299,15 +299,14 @@ def test_reads_only(playbook, aws, web, blue_green):
 
 def test_throttling_is_retried(playbook, aws, web, blue_green):
     aws.control.add_fault(service="*", action="*", kind="throttle", probability=0.2, seed=3)
-    result = info(playbook, apps={"web": web.definition}, stage="prod")
+    result = info(playbook, definition=web.definition, stage="prod")
     assert result["live"] == [blue_green[0]["id"]]
 
 
 REFUSALS = {
-    "unknown app": ({"app": "api", "apps": "DEFINITIONS"}, "apps.api: unknown app 'api' (defined apps: web)"),
-    "bad definition field": ({"definition": {"region": "us-east-1"}}, "definition"),
-    "unknown stage": ({"apps": "DEFINITIONS", "stage": "qa"}, "has no stage 'qa'"),
-    "bad stage": ({"apps": "DEFINITIONS", "stage": "Prod"}, "stage 'Prod' is not a valid stage name"),
+    "bad definition field": ({"definition": {"region": "us-east-1"}}, "apps.web"),
+    "unknown stage": ({"definition": "DEFINITION", "stage": "qa"}, "has no stage 'qa'"),
+    "bad stage": ({"definition": "DEFINITION", "stage": "Prod"}, "stage 'Prod' is not a valid stage name"),
     "missing load balancer": ({"load_balancer_name": "nope-alb", "port": 80}, "there is no load balancer nope-alb"),
     "missing listener port": ({"load_balancer_name": "web-alb", "port": 8443}, "has no listener on port 8443"),
     "missing rule": ({"load_balancer_name": "web-alb", "port": 80, "rule_priority": 99}, "no rule with priority 99"),
@@ -320,7 +319,7 @@ REFUSALS = {
 @pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_bad_input_is_refused_naming_it(playbook, web, blue_green, case):
     args, message = REFUSALS[case]
-    args = {key: ({"web": web.definition} if value == "DEFINITIONS" else value) for key, value in args.items()}
+    args = {key: (web.definition if value == "DEFINITION" else value) for key, value in args.items()}
     result = refused(playbook, **args)
     assert message in result["msg"]
 
@@ -330,10 +329,11 @@ def test_reads_a_fleet_the_fleet_module_made(playbook, web):
     legacy = web.target_group("web-legacy")
     web.forward({legacy: 1})
     image = web.image(7)
-    apps = {"web": web.definition}
+    definition = web.definition
     run = playbook(local_play(
-        module_task("fleet", "fleet", {"app": "web", "apps": apps, "stage": "prod", "image_id": image, "wait_timeout": 60}),
-        module_task("info", "deployment_info", {"app": "web", "apps": apps, "stage": "prod"})))
+        module_task("fleet", "fleet", {"app": "web", "definition": definition, "stage": "prod", "image_id": image,
+                                       "wait_timeout": 60}),
+        module_task("info", "deployment_info", {"app": "web", "definition": definition, "stage": "prod"})))
     assert not run.failed, run.explain()
     made, result = run.result("fleet"), run.result("info")
     (fleet,) = result["fleets"]

@@ -501,14 +501,34 @@ def find_app(apps, name, path=APPS_PATH):
     return validate_definition(apps[name], name, "{0}.{1}".format(path, name))
 
 
-def requested_definition(params):
-    """The normalised definition of params["app"], from its `apps` or its `definition` option;
-    None when neither is given."""
-    if params.get("apps") is not None:
-        return find_app(params["apps"], params["app"])
-    if params.get("definition") is not None:
-        return validate_definition(params["definition"], params["app"], "definition")
-    return None
+def requested_definition(params, required=True):
+    """The normalised definition of params["app"] from its `definition` option (None when it
+    is optional and not given). Errors name a field by its place in cattle_apps
+    (`apps.web.capacity`)."""
+    definition = params.get("definition")
+    if definition is None:
+        if required:
+            raise AppDefinitionError("definition", "is required: the app's definition, usually cattle_apps[app]")
+        return None
+    return validate_definition(given_fields(definition), params["app"])
+
+
+def given_fields(definition):
+    """The definition without the fields the module's argument spec filled in with None."""
+    if not isinstance(definition, dict):
+        return definition
+    return dict((key, value) for key, value in definition.items() if value is not None)
+
+
+def user_data_values(definition):
+    """Every user_data string of a definition and of its stages' overrides."""
+    if not isinstance(definition, dict):
+        return []
+    found = [definition.get("user_data")]
+    stages = definition.get("stages")
+    if isinstance(stages, dict):
+        found.extend(overrides.get("user_data") for overrides in stages.values() if isinstance(overrides, dict))
+    return [value for value in found if isinstance(value, str) and value]
 
 
 def stage_definition(definition, stage):

@@ -7,6 +7,7 @@ module's entry point (module_utils/<module>.py `run_module`)."""
 
 from ansible_collections.amazon.aws.plugins.module_utils.exceptions import AnsibleAWSError
 
+from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import CattleError
 
 
@@ -25,6 +26,8 @@ def end_module(module, run_module):
     The result's `diff` is kept in diff mode only; its `warnings` are shown as warnings
     (exit_json's own `warnings` argument is deprecated).
     """
+    # A stage's user_data sits in the free-form `stages`, which no_log cannot mark.
+    module.no_log_values.update(app_definition.user_data_values(module.params.get("definition")))
     try:
         result = run_module(module)
     except CattleError as error:

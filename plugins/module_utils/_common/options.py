@@ -5,17 +5,27 @@
 """Argument specs of options several modules share; each is documented once, by the doc
 fragment of the same name (plugins/doc_fragments/)."""
 
+from ansible_collections.cattle.immutable.plugins.module_utils._common import app_definition as definitions
 from ansible_collections.cattle.immutable.plugins.module_utils._common.naming import DEFAULT_PREFIX
 
 
 def app_definition(stage_required=True):
-    """app, apps or definition, stage (doc fragment cattle.immutable.app_definition)."""
+    """app, definition, stage (doc fragment cattle.immutable.app_definition)."""
     return dict(
         app=dict(type="str", required=True),
-        apps=dict(type="dict"),
-        definition=dict(type="dict"),
+        definition=dict(type="dict", options=definition_fields()),
         stage=dict(type="str", required=stage_required),
     )
+
+
+def definition_fields():
+    """Every field of a definition as `raw`: app_definition.py checks them and names the
+    field in its errors. user_data is declared no_log, so Ansible masks its value in every
+    result and event; a stage's user_data is masked by end_module (stages is free-form)."""
+    fields = dict((name, dict(type="raw")) for name in definitions.FIELDS)
+    fields["stages"] = dict(type="raw")
+    fields["user_data"] = dict(type="raw", no_log=True)
+    return fields
 
 
 def listener():

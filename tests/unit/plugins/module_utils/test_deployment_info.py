@@ -155,7 +155,7 @@ def test_created_at_prefers_the_tag_and_falls_back_to_the_group():
 
 
 def params(**overrides):
-    base = {"app": "web", "prefix": "cattle", "stage": None, "target_stage": None, "apps": None, "definition": None,
+    base = {"app": "web", "prefix": "cattle", "stage": None, "target_stage": None, "definition": None,
             "listener_arn": None, "load_balancer_name": None, "port": None, "rule_arn": None, "rule_priority": None}
     base.update(overrides)
     return base
@@ -170,7 +170,7 @@ def params(**overrides):
         ({"load_balancer_name": "web-alb"}, "load_balancer_name needs port"),
         ({"load_balancer_name": "web-alb", "port": 0}, "port must be between 1 and 65535, got 0"),
         ({"listener_arn": "arn:x", "rule_priority": 0}, "rule_priority must be between 1 and 50000"),
-        ({"apps": {}, "port": 80}, "port comes from the app definition"),
+        ({"definition": {}, "port": 80}, "port comes from the app definition"),
         ({"rule_arn": "arn:r", "rule_priority": 5}, "rule_priority and rule_arn both name a rule"),
     ],
 )
@@ -191,7 +191,7 @@ DEFINITION = {
 
 
 def test_views_follow_the_stages_of_the_definition():
-    definition = app_definition.requested_definition(params(apps={"web": DEFINITION}))
+    definition = app_definition.requested_definition(params(definition=DEFINITION))
     found = deployment.views(params(), definition)
     assert [(v["stage"], v["region"], v["coordinates"]["load_balancer_name"], v["coordinates"]["port"])
             for v in found] == [("dev", "eu-central-1", "web-dev-alb", 443), ("prod", "eu-west-1", "web-alb", 443)]

@@ -227,3 +227,29 @@ def test_field_path_of_a_definition_given_alone_starts_with_its_own_path():
 
     assert app_definition.field_path(definition, "prod", "instance_type") == "definition.stages.prod.instance_type"
     assert app_definition.field_path(definition, "prod", "subnets") == "definition.subnets"
+
+
+def test_the_definition_option_ignores_fields_the_argument_spec_filled_with_none():
+    given = web(vpc_id=None, user_data=None, stages=None)
+
+    definition = app_definition.requested_definition({"app": "web", "definition": given})
+
+    assert definition["user_data"] is None and list(definition["stages"]) == ["dev", "staging", "prod"]
+    assert app_definition.requested_definition({"app": "web", "definition": None}, required=False) is None
+    with pytest.raises(app_definition.AppDefinitionError, match="definition: is required"):
+        app_definition.requested_definition({"app": "web", "definition": None})
+
+
+def test_a_bad_field_of_the_definition_option_is_named_by_its_place_in_cattle_apps():
+    with pytest.raises(app_definition.AppDefinitionError) as raised:
+        app_definition.requested_definition({"app": "web", "definition": web(port=0)})
+
+    assert raised.value.path == "apps.web.port"
+
+
+def test_user_data_values_are_the_base_and_every_stage_override():
+    definition = web(user_data="base secret", stages={"dev": {"user_data": "dev secret"}, "prod": {}})
+
+    assert app_definition.user_data_values(definition) == ["base secret", "dev secret"]
+    assert app_definition.user_data_values(web(stages=["dev"])) == []
+    assert app_definition.user_data_values(None) == []

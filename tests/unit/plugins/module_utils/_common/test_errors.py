@@ -16,8 +16,10 @@ class Ended(Exception):
 class FakeModule:
     """Records how the module ended, as AnsibleModule's exit_json and fail_json would end it."""
 
-    def __init__(self, diff=False):
+    def __init__(self, diff=False, params=None):
         self._diff = diff
+        self.params = params or {}
+        self.no_log_values = set()
         self.warnings = []
         self.clients = []
 
@@ -107,3 +109,12 @@ def test_the_cause_of_another_error_is_its_text_and_no_cause_is_nothing():
     assert aws_cause_text(AnsibleAWSError(message="Failed", exception=ValueError("bad"))) == ": bad"
     assert aws_cause_text(AnsibleAWSError(message="Failed")) == ""
     assert aws_cause_text(None) == ""
+
+
+def test_a_stage_user_data_is_hidden_as_no_log_values_before_the_module_runs():
+    definition = {"user_data": "base secret", "stages": {"dev": {"user_data": "dev secret"}}}
+    module = FakeModule(params={"definition": definition})
+
+    ending(module, lambda module: {"changed": False})
+
+    assert module.no_log_values == {"base secret", "dev secret"}
