@@ -171,14 +171,14 @@ def is_complete(image):
 
 def settle(ec2, name, timeout):
     """The image with this name once it is no longer pending (bounded wait), or None."""
-    waiting = Waiter(timeout, SETTLE_INTERVAL)
-    image = find_image_by_name(ec2, name)
-    while image is not None and image["state"] == "pending" and not waiting.expired():
-        waiting.pause()
+    with Waiter(timeout, SETTLE_INTERVAL) as waiting:
         image = find_image_by_name(ec2, name)
-    if image is not None and image["state"] == "pending":
-        raise BuildError("AMI {0} ({1}) is still pending after {2} s".format(image["image_id"], name, timeout))
-    return image
+        while image is not None and image["state"] == "pending" and not waiting.expired():
+            waiting.pause()
+            image = find_image_by_name(ec2, name)
+        if image is not None and image["state"] == "pending":
+            raise BuildError("AMI {0} ({1}) is still pending after {2} s".format(image["image_id"], name, timeout))
+        return image
 
 
 def check_fingerprint_tag(image, fingerprint):
@@ -216,17 +216,17 @@ def remove_image(ec2, image):
 
 def wait_until_available(ec2, image_id, timeout, interval=SETTLE_INTERVAL):
     """An AMI Packer reported, once visible and available; a new AMI may not be listed at once."""
-    waiting = Waiter(timeout, interval)
-    while True:
-        image = image_utils.find_image_by_id(ec2, image_id)
-        if image is not None and image["state"] == "available":
-            return image
-        if image is not None and image["state"] not in ("pending",):
-            raise BuildError("AMI {0} is {1}, not available".format(image_id, image["state"]))
-        if waiting.expired():
-            seen = "not visible" if image is None else "still " + image["state"]
-            raise BuildError("AMI {0} reported by Packer is {1} after {2} s".format(image_id, seen, timeout))
-        waiting.pause()
+    with Waiter(timeout, interval) as waiting:
+        while True:
+            image = image_utils.find_image_by_id(ec2, image_id)
+            if image is not None and image["state"] == "available":
+                return image
+            if image is not None and image["state"] not in ("pending",):
+                raise BuildError("AMI {0} is {1}, not available".format(image_id, image["state"]))
+            if waiting.expired():
+                seen = "not visible" if image is None else "still " + image["state"]
+                raise BuildError("AMI {0} reported by Packer is {1} after {2} s".format(image_id, seen, timeout))
+            waiting.pause()
 
 
 # Tags

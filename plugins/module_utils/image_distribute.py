@@ -206,19 +206,19 @@ def make_plan(module, params, source_region, regions):
 
 
 def wait_available(ec2, image_id, timeout, region):
-    waiting = Waiter(timeout, WAIT_INTERVAL)
-    while True:
-        image = image_utils.find_image_by_id(ec2, image_id)
-        state = image.get("state") if image else "missing"
-        if state == "available":
-            return
-        if state in ("failed", "invalid", "error", "deregistered"):
-            raise DistributionError(f"regions: the copy {image_id} in {region} is {state}")
-        if waiting.expired():
-            raise DistributionError(
-                f"wait_timeout: the copy {image_id} in {region} is still {state} after {timeout} s"
-            )
-        waiting.pause()
+    with Waiter(timeout, WAIT_INTERVAL) as waiting:
+        while True:
+            image = image_utils.find_image_by_id(ec2, image_id)
+            state = image.get("state") if image else "missing"
+            if state == "available":
+                return
+            if state in ("failed", "invalid", "error", "deregistered"):
+                raise DistributionError(f"regions: the copy {image_id} in {region} is {state}")
+            if waiting.expired():
+                raise DistributionError(
+                    f"wait_timeout: the copy {image_id} in {region} is still {state} after {timeout} s"
+                )
+            waiting.pause()
 
 
 def copy_to(ec2, plan, region, params, source_region):

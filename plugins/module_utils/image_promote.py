@@ -73,12 +73,12 @@ def parameters_under(ssm, path):
 
 def poll(check, timeout, sleep=time.sleep, clock=time.monotonic):
     """check()'s first truthy result, or its last result once `timeout` seconds have passed."""
-    waiting = Waiter(timeout, 0.5, backoff=2, max_interval=4.0, sleep=sleep, clock=clock)
-    while True:
-        result = check()
-        if result or waiting.expired():
-            return result
-        waiting.pause()
+    with Waiter(timeout, 0.5, backoff=2, max_interval=4.0, sleep=sleep, clock=clock) as waiting:
+        while True:
+            result = check()
+            if result or waiting.expired():
+                return result
+            waiting.pause()
 
 
 def wait_for_image(ec2, image_id, timeout):

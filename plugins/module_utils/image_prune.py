@@ -160,21 +160,21 @@ def summary(app, to_delete, kept, check_mode):
 
 def wait_until_deregistered(ec2, image_ids, timeout, sleep=time.sleep, clock=time.monotonic):
     """Polls until AWS lists none of the images; raises PruneError after `timeout` seconds."""
-    waiting = Waiter(timeout, WAIT_POLL_SECONDS, sleep=sleep, clock=clock)
-    while True:
-        remaining = []
-        for batch in usage_utils.chunks(image_ids, DESCRIBE_IMAGES_FILTER_MAX):
-            remaining += images_still_listed(ec2, batch)
-        if not remaining:
-            return
-        if waiting.expired():
-            raise PruneError(
-                "images {0} still listed {1} s after deregistration; their snapshots were not deleted".format(
-                    ", ".join(remaining), timeout
-                ),
-                done={"deregistered": list(image_ids), "snapshots_deleted": []},
-            )
-        waiting.pause()
+    with Waiter(timeout, WAIT_POLL_SECONDS, sleep=sleep, clock=clock) as waiting:
+        while True:
+            remaining = []
+            for batch in usage_utils.chunks(image_ids, DESCRIBE_IMAGES_FILTER_MAX):
+                remaining += images_still_listed(ec2, batch)
+            if not remaining:
+                return
+            if waiting.expired():
+                raise PruneError(
+                    "images {0} still listed {1} s after deregistration; their snapshots were not deleted".format(
+                        ", ".join(remaining), timeout
+                    ),
+                    done={"deregistered": list(image_ids), "snapshots_deleted": []},
+                )
+            waiting.pause()
 
 
 def images_still_listed(ec2, image_ids):

@@ -223,14 +223,14 @@ def truncated(text, size=BODY_KEPT):
 
 def poll(check, timeout, what, clock=time.monotonic, sleep=time.sleep):
     """check() until it returns something other than None; TimeoutError naming `what` after `timeout` s."""
-    waiting = Waiter(timeout, POLL_SECONDS, sleep=sleep, clock=clock)
-    while True:
-        found = check()
-        if found is not None:
-            return found
-        if waiting.expired():
-            raise TimeoutError("{0} within {1} s".format(what, timeout))
-        waiting.pause()
+    with Waiter(timeout, POLL_SECONDS, sleep=sleep, clock=clock) as waiting:
+        while True:
+            found = check()
+            if found is not None:
+                return found
+            if waiting.expired():
+                raise TimeoutError("{0} within {1} s".format(what, timeout))
+            waiting.pause()
 
 
 def http_get(url, host, timeout=HTTP_TIMEOUT):

@@ -9,12 +9,28 @@ A loop reads: check; done -> return; `waiter.expired()` -> fail saying how far i
 `waiter.pause()`. The check runs once more at the deadline, so a wait of 0 seconds still
 looks once. A fleet's health gate backs off (a quarter second growing to five); a wait on
 one resource polls at a fixed interval.
+
+Inside `with Waiter(...) as waiting:` the deadline also bounds the retries of every AWS
+call the loop makes (_aws/common.py asks `retry_pause`): a throttled call inside a wait
+gives up when its next backoff would end past the deadline, instead of sleeping minutes
+beyond it.
 """
 
 import time
 
 # Never spin: the shortest pause, even when the caller asks for less.
 MIN_SLEEP = 0.05
+
+# The waits in progress (`with Waiter(...)`), innermost last.
+_IN_PROGRESS = []
+
+
+def retry_pause(pause):
+    """`pause` when a retry after it still starts before the deadline of every wait in
+    progress, else None (the caller's deadline comes first: stop retrying)."""
+    if all(waiting.leaves(pause) for waiting in _IN_PROGRESS):
+        return pause
+    return None
 
 
 class Waiter:
@@ -30,6 +46,18 @@ class Waiter:
         self.backoff = backoff
         self.max_interval = interval if max_interval is None else max_interval
         self.rounds = 0
+
+    def __enter__(self):
+        _IN_PROGRESS.append(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        _IN_PROGRESS.remove(self)
+        return False
+
+    def leaves(self, seconds):
+        """Whether `seconds` from now is still before the deadline."""
+        return self.clock() + seconds < self.deadline
 
     def elapsed(self):
         return self.clock() - self.started
