@@ -61,6 +61,10 @@ def validate_inputs(params, source_region):
     for region, key in (params.get("kms_key_ids") or {}).items():
         if not key:
             raise DistributionError(f"kms_key_ids: region '{region}' has an empty key")
+        # A key for a region the image does not go to is a typo in one of the two lists.
+        if region != source_region and region not in regions:
+            raise DistributionError(f"kms_key_ids: region '{region}' is neither the source region ({source_region}) "
+                                    f"nor one of regions ({', '.join(regions) or 'none'})")
     if params["wait_timeout"] < 1:
         raise DistributionError(f"wait_timeout: {params['wait_timeout']} must be at least 1 second")
     return regions

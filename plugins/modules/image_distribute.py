@@ -62,6 +62,7 @@ options:
     description:
       - Customer managed KMS key (id, ARN or alias) per region, as a dictionary of region to key.
       - Needed for every region of O(regions) when the AMI is encrypted; its copies are encrypted with it.
+      - A key for a region that is neither the source region nor one of O(regions) is refused.
       - An encrypted AMI shared with accounts needs a customer managed key, not C(alias/aws/ebs). The key of the
         source is read from its snapshots; when AWS does not report it, the key given for the source region is used.
       - The key policy must allow the accounts of O(launch_permissions) to use the key (C(kms:Decrypt),

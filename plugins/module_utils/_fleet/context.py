@@ -81,9 +81,10 @@ def validate_params(params, stage_def):
                 params["region"], stage_def["region"], app_definition.APPS_PATH + "." + stage_def["app"], UNCHANGED
             )
         )
+    # standbys first: given with the default state, it is what the user got wrong.
+    validate_standbys(params)
     if params["state"] == "present" and not (params.get("image_id") or fleet or params.get("adopt_asg")):
         raise Refusal("state=present needs image_id (or fleet_id of an existing fleet, or adopt_asg); " + UNCHANGED)
-    validate_standbys(params)
 
 
 def is_fleet_id(text):

@@ -27,6 +27,8 @@ def test_target_regions_keep_their_order_without_repeats():
     (dict(), None, "region: the source region is not known"),
     (dict(launch_permissions={"user_ids": ["12345"]}), SOURCE, "launch_permissions.user_ids: '12345'"),
     (dict(kms_key_ids={"us-east-1": ""}), SOURCE, "kms_key_ids: region 'us-east-1' has an empty key"),
+    (dict(regions=["us-east-1"], kms_key_ids={"us-west-2": CMK}), SOURCE,
+     r"kms_key_ids: region 'us-west-2' is neither the source region \(eu-west-1\) nor one of regions \(us-east-1\)"),
     (dict(wait_timeout=0), SOURCE, "wait_timeout: 0 must be at least 1 second"),
 ])
 def test_bad_inputs_are_refused_naming_the_input(given, source, names):
