@@ -26,7 +26,7 @@ DEFAULT_REASONS = {
 # The modules that change moto's behaviour (see their docstrings).
 # image_content wraps images' patches of the same methods, so it comes after it.
 PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
-                 "alb_traffic", "run_command", "iam_policies", "paging")
+                 "alb_traffic", "run_command", "iam_policies", "paging", "security_groups")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
