@@ -40,6 +40,16 @@ locals {
     var.app_version == "" ? {} : { image_app_version = var.app_version },
   )
 
+  # The build instance's SSH ingress. A variable's validation may read only that variable
+  # (Packer 1.6.6 and later), so the check against ssh_allow_any_source is made here: a CIDR
+  # ending in /0 without it stops Packer while it reads the template, before any AWS call,
+  # on a file() call whose "path" is the refusal (split() only gives it the list type).
+  # playbooks/build.yml refuses earlier, in its own words, for what it is given.
+  any_address_cidrs = [for cidr in var.ssh_source_cidrs : cidr if regex_replace(cidr, "/0$", "") != cidr]
+  ssh_source_cidrs = length(local.any_address_cidrs) == 0 || var.ssh_allow_any_source ? var.ssh_source_cidrs : split("\n", file(
+    "REFUSED ssh_source_cidrs = ${jsonencode(local.any_address_cidrs)} lets any address SSH to the build instance; set ssh_allow_any_source = true to allow that. Nothing was created."
+  ))
+
   # Fast provisioning: one SSH connection kept open and modules piped through it, not
   # copied. The caller's ansible_env_vars come after these and win.
   ansible_env_defaults = [
@@ -117,6 +127,10 @@ source "amazon-ebs" "golden" {
     "cattle:app"        = var.app
     "cattle:managed-by" = "cattle.immutable"
   }
+
+  # Packer's temporary security group lets SSH in from these CIDRs only. Packer 1.6.6 has
+  # no temporary_security_group_source_public_ip (current plugins do).
+  temporary_security_group_source_cidrs = local.ssh_source_cidrs
 
   communicator         = "ssh"
   ssh_username         = var.ssh_username

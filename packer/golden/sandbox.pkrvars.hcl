@@ -23,3 +23,8 @@ ami_users   = []
 # The stand-in's login user; its address, port and key come per boot.
 ssh_username = "admin"
 ssh_timeout  = "2m"
+
+# The build instance's temporary security group lets SSH in only from where Packer's SSH
+# comes from: the sandbox's end of the stand-in's veth pair, 169.254.X.1 (X differs per
+# stand-in; cattle_sandbox.standin.network). Nothing else can reach a stand-in.
+ssh_source_cidrs = ["169.254.0.0/16"]

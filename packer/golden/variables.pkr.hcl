@@ -165,6 +165,28 @@ variable "vcs_revision" {
 # --- How Packer reaches the build instance ------------------------------------------------
 # The sandbox points these at a booted stand-in (cattle_sandbox.standin.StandIn.packer_vars()).
 
+# Who may reach the build instance's SSH port. Packer creates a temporary security group
+# for the build instance and deletes it after the build; these CIDRs are its only ingress
+# (port 22, or ssh_port). Required, with no default: give the address Packer connects from,
+# as AWS sees it (a NAT or VPN address, or the controller's subnet when Packer runs inside
+# the VPC).
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  description = "IPv4 CIDRs allowed to SSH to the build instance (its temporary security group's only ingress). Required; one ending in /0 (any address) only with ssh_allow_any_source = true."
+
+  validation {
+    # regex_replace rather than regex: Packer 1.6.6 has only the former.
+    condition     = length(var.ssh_source_cidrs) > 0 && length([for cidr in var.ssh_source_cidrs : cidr if regex_replace(cidr, "^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/(?:3[0-2]|[12]?[0-9])$", "") != ""]) == 0
+    error_message = "The ssh_source_cidrs must be a non-empty list of IPv4 CIDRs such as 203.0.113.10/32: the addresses Packer connects from. Nothing was created."
+  }
+}
+
+variable "ssh_allow_any_source" {
+  type        = bool
+  default     = false
+  description = "Allow ssh_source_cidrs to contain a CIDR ending in /0 (0.0.0.0/0: any address may reach the build instance's SSH). Off: such a value is refused before anything is created."
+}
+
 variable "ssh_username" {
   type        = string
   default     = "admin"

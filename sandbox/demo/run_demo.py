@@ -582,6 +582,19 @@ class Demo:
             raise StepFailed("expected a new image for {0} {1}, got {2}".format(APP, version, built["outcome"]))
         self.images[version] = {"image_id": built["image_id"], "fingerprint": built["fingerprint"],
                                 "seconds": result.seconds(BUILD_TASK)}
+        self.say_build_ssh()
+
+    def say_build_ssh(self):
+        """What Packer's temporary security group let in: read back from the sandbox, which kept
+        it when Packer deleted it after the build (sandbox.pkrvars.hcl's ssh_source_cidrs)."""
+        groups = self.aws.control.deleted_security_groups()
+        if not groups:
+            raise StepFailed("the build deleted no security group: Packer made no temporary one")
+        group = groups[-1]
+        rules = ", ".join("{0}/{1} from {2}".format(rule["protocol"], rule["from_port"], rule["cidr_ipv4"])
+                          for rule in group["ingress"])
+        say("build instance's SSH: Packer's temporary security group {0} let in {1} only, and is deleted".format(
+            group["group_id"], rules or "nothing"))
 
     def check_deploys(self, result, version):
         """Every stage got a new green fleet on the new AMI; the fleets of the version before are now blue."""

@@ -11,6 +11,8 @@ stand-in from it, as an instance launched from it would, and checks the image fr
 the app is healthy, node exporter serves, SSH is off.
 """
 
+import ipaddress
+import json
 import re
 import socket
 import urllib.request
@@ -19,6 +21,7 @@ import pytest
 
 from cattle_sandbox.image_store import list_content, read_content_file
 from fixtures.aws import eventually
+from fixtures.golden import GOLDEN
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.packer, pytest.mark.standin, pytest.mark.xdist_group("golden")]
 
@@ -57,6 +60,12 @@ def ssh_refused(address):
             return False
     except ConnectionRefusedError:
         return True
+
+
+def sandbox_ssh_sources():
+    """ssh_source_cidrs as packer/golden/sandbox.pkrvars.hcl sets it (a JSON-compatible list)."""
+    text = (GOLDEN / "sandbox.pkrvars.hcl").read_text()
+    return json.loads(re.search(r"^ssh_source_cidrs\s*=\s*(\[.*\])$", text, re.MULTILINE).group(1))
 
 
 def labels(text):
@@ -100,6 +109,17 @@ def test_the_golden_image_builds_in_the_sandbox_encrypted_tagged_validated_and_r
     # What the image serves, from the report: a fleet's health check must agree with it.
     assert report["serves"] == {"unit": "app", "port": 8080, "health_path": "/health"}
     assert (tags["cattle:app-unit"], tags["cattle:app-port"], tags["cattle:health-path"]) == ("app", "8080", "/health")
+
+    # SSH to the build instance: Packer's temporary security group (deleted by Packer at the
+    # end, kept by the sandbox) let port ssh_port in from exactly the configured CIDRs, and
+    # Packer's SSH came from inside them.
+    [group] = record["deleted_security_groups"]
+    port = record["packer_ssh_port"]
+    ingress = sorted((rule["protocol"], rule["from_port"], rule["to_port"], rule["cidr_ipv4"]) for rule in group["ingress"])
+    assert ingress == sorted(("tcp", port, port, cidr) for cidr in sandbox_ssh_sources()), group
+    assert all(rule["cidr_ipv6"] is None and rule["source_group"] is None for rule in group["ingress"]), group
+    assert any(ipaddress.ip_address(record["packer_ssh_from"]) in ipaddress.ip_network(cidr)
+               for cidr in sandbox_ssh_sources())
 
     # The AMI's content itself: nothing of the build instance's identity or access.
     assert content_problems(golden_build.content_path) == []

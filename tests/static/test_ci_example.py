@@ -87,7 +87,7 @@ def test_example_assumes_a_role_with_oidc(workflow):
 
 def test_example_builds_then_promotes_the_built_image(workflow):
     run = " ".join(s.get("run", "") for s in workflow["jobs"]["build"]["steps"])
-    assert 'ansible-playbook cattle.immutable.build -e app="$APP"' in run
+    assert 'ansible-playbook cattle.immutable.build -e app="$APP" -e build_ssh_source_cidrs=' in run
     assert "packer init" in run
     (promote,) = steps_named(workflow, "promote-dev", r"^Promote")
     assert promote["run"] == 'ansible-playbook cattle.immutable.promote -e app="$APP" -e to=dev -e image_id="$IMAGE_ID"'
@@ -150,7 +150,8 @@ def test_build_step_passes_the_image_id_on(workflow, tmp_path):
     env.update(PATH=f"{shim.parent}{os.pathsep}{env['PATH']}", GITHUB_OUTPUT=str(tmp_path / "output"))
     result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "step.sh"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
-    assert (tmp_path / "args").read_text().split() == ["cattle.immutable.build", "-e", "app=web"]
+    assert (tmp_path / "args").read_text().split() == [
+        "cattle.immutable.build", "-e", "app=web", "-e", "build_ssh_source_cidrs=203.0.113.10/32"]
     assert result.returncode == 0, result.stdout + result.stderr
     assert "image_build: web: Packer still running" in result.stdout, "the readable output stays in the log"
     assert (tmp_path / "output").read_text() == "image_id=ami-0123456789abcdef0\n"

@@ -214,6 +214,14 @@ class SandboxControl:
         healthy targets than registered ones."""
         return self._get("listener-writes/unguarded")["writes"]
 
+    # -- security groups -------------------------------------------------------------------------
+
+    def deleted_security_groups(self) -> list[dict[str, Any]]:
+        """Every security group deleted since the reset, oldest first: id, name, description,
+        vpc_id, tags and its ingress rules right before the delete (see "Deleted security
+        groups" in docs/aws.md). Packer's temporary group is read back this way."""
+        return self._get("deleted-security-groups")["groups"]
+
     # -- transport -----------------------------------------------------------------------------
 
     def _get(self, route: str) -> dict[str, Any]:

@@ -123,6 +123,10 @@ def _unguarded_listener_writes(core: SandboxCore, body: dict[str, Any]) -> Any:
     return {"writes": core.listener_writes(unguarded_only=True)}
 
 
+def _deleted_security_groups(core: SandboxCore, body: dict[str, Any]) -> Any:
+    return {"groups": core.deleted_security_groups()}
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "ping"): _ping,
     ("POST", "reset"): _reset,
@@ -141,6 +145,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "asg-launch-failures/clear"): _clear_asg_launch_failures,
     ("GET", "listener-writes"): _listener_writes,
     ("GET", "listener-writes/unguarded"): _unguarded_listener_writes,
+    ("GET", "deleted-security-groups"): _deleted_security_groups,
     ("GET", "standin-bindings"): _standin_bindings,
     ("POST", "standin-bindings"): _bind_standin,
     ("POST", "standin-bindings/clear"): _clear_standin_bindings,

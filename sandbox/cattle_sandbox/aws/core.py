@@ -13,7 +13,7 @@ from moto.ec2.models import ec2_backends
 from moto.elbv2.models import FakeTargetGroup, elbv2_backends
 from moto.moto_api._internal import moto_api_backend
 
-from . import autoscaling, images, listener_writes
+from . import autoscaling, images, listener_writes, security_groups
 from .calls import RequestCounters
 from .faults import FaultInjector
 from .fidelity import DEFAULT_LAUNCH_FAILURE, Fidelity, FidelitySettings, health_override
@@ -67,11 +67,13 @@ class SandboxCore:
             self.faults.clear()
             self.counters.reset()
             listener_writes.LOG.clear()
+            security_groups.LOG.clear()
 
     def forget_test_state(self) -> None:
         """After a reset through moto's own /moto-api/reset: what tests set refers to nothing now."""
         self.fidelity.forget_test_state()
         listener_writes.LOG.clear()  # the listeners it names are gone
+        security_groups.LOG.clear()
 
     # -- target health ------------------------------------------------------------------
 
@@ -97,6 +99,10 @@ class SandboxCore:
     def listener_writes(self, unguarded_only: bool = False) -> list[dict[str, Any]]:
         """Every listener/rule write since the reset (see listener_writes.py), oldest first."""
         return listener_writes.LOG.unguarded() if unguarded_only else listener_writes.LOG.writes()
+
+    def deleted_security_groups(self) -> list[dict[str, Any]]:
+        """Every security group deleted since the reset, with its ingress then (security_groups.py)."""
+        return security_groups.LOG.records()
 
     # -- Auto Scaling launch failures ------------------------------------------------------
 

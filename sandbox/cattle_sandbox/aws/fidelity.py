@@ -28,7 +28,7 @@ DEFAULT_REASONS = {
 # image_content wraps images' patches of the same methods, so it comes after it;
 # idempotency wraps them all, so a replayed create touches nothing.
 PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
-                 "alb_traffic", "run_command", "iam_policies", "paging", "idempotency")
+                 "alb_traffic", "run_command", "iam_policies", "paging", "security_groups", "idempotency")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 

@@ -296,6 +296,9 @@ class StandIn:
             "systemd-nspawn", f"--directory={self.files.root}", "--boot", "--console=read-only", "--quiet",
             "--register=no", "--keep-unit", f"--machine={self.name}",
             f"--network-namespace-path={self.network.netns_path}",
+            # As root on an instance has it (nftables rules: the monitoring role's firewall).
+            # The network namespace is the stand-in's own, so it reaches nothing outside it.
+            "--capability=CAP_NET_ADMIN",
             f"--bind-ro={self.prepared.repo}:{REPO_MOUNT}",
             # Leave the host alone: no journal links, no copied resolver or time zone.
             "--link-journal=no", "--resolv-conf=off", "--timezone=off",
