@@ -25,7 +25,10 @@ description:
     M(cattle.immutable.fleet), after the write - traffic comes back first.
   - With O(lock) it first takes the app's deploy lock, as M(cattle.immutable.deploy_lock) does, in the same module run
     (each module run costs most of a second of Ansible's own work before traffic comes back). Without it, take the lock
-    first with M(cattle.immutable.deploy_lock). The module never releases the lock; a failure result says whether it
+    first with M(cattle.immutable.deploy_lock). The listener write is fenced - right before it the lock is renewed,
+    conditional on the acquisition just taken, and it is made only when the lease left exceeds the write's worst-case
+    time (C(failure=lock) when the lock was lost, C(failure=lease) when the lease is too short; nothing written).
+    The module never releases the lock; a failure result says whether it
     holds it (RV(lock_held)).
 author:
   - cattle.immutable maintainers (@cattle-immutable)
