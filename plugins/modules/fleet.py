@@ -438,6 +438,13 @@ lock_released:
     lock with another run, or when releasing it failed; the message then says why).
   returned: with O(lock.release), not in check mode
   type: bool
+failure:
+  description:
+    - On failure, what stopped the run - C(lock) (it lost the deploy lock, found at a renewal or at the renewal before
+      a fenced write), C(lease) (the lease left was too short for a fenced write), C(lock_not_taken), C(timeout),
+      C(launch) or C(health).
+  returned: failure
+  type: str
 previous:
   description: The fleet before the run - C(exists), C(state), C(capacity), C(in_listener), C(weight),
     C(suspended_processes), C(rollback_until), C(image_id).

@@ -198,6 +198,11 @@ lock_held:
   description: On failure, whether this run holds the deploy lock it took with O(lock) (release it).
   returned: failure
   type: bool
+failure:
+  description: On failure at the write's fence, C(lock) (the lock was lost before the write) or C(lease) (its lease
+    left was too short for the write); nothing was written either way.
+  returned: failure at the fence
+  type: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

@@ -142,6 +142,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+failure:
+  description: With O(lock), on failure at the write's fence - C(lock) (the run lost the lock) or C(lease) (the lease
+    left was too short for the write); nothing was written.
+  returned: failure with O(lock)
+  type: str
 msg:
   description: One line saying what was set, or that it already was.
   returned: always

@@ -542,6 +542,8 @@ def preview_acquire(client, request, now):
     action, kind = plan_acquire(current, request["run_id"], request["force"], now, request.get("token"))
     record = planned_record(action, kind, request, current, new_record(request, now), now)
     result = acquire_result(request, action, kind, current, record, now)
+    if action != "renew":
+        result["acquisition"] = None  # nothing was acquired: no id to pass on
     result["table_created"] = table_missing
     return result
 
@@ -730,8 +732,6 @@ class LeaseKeeper:
         self.every = max(1, lease_seconds // 3)
         self.clock = clock
         self.last = clock()
-        # The fenced writes of this run: (operation, lease left, worst case) each.
-        self.fenced = []
 
     def renew_now(self):
         """Renew at once (a long wait begins); LockError when the run no longer holds the lock."""
@@ -754,7 +754,6 @@ class LeaseKeeper:
                 f"{worst_case:.0f} s (its SDK attempts, timeouts and backoff); give the lock a longer lease "
                 "(lease_seconds, the playbooks' lock_lease) or the clients shorter timeouts (aws_config)"
             )
-        self.fenced.append({"operation": operation, "lease_left": round(left, 1), "worst_case": round(worst_case, 1)})
 
     def seconds_until_due(self):
         """How long a poll loop may sleep before the next renewal is due (0 when it is)."""
