@@ -10,7 +10,6 @@ from fixtures.deploy_site import Background, Site, fleet_name
 pytestmark = pytest.mark.sandbox
 
 
-
 def failure(run):
     assert run.failed, run.explain()
     return run.result("Fail with the reason")["msg"] if any(

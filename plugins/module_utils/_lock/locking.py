@@ -507,7 +507,7 @@ def acquire_result(request, action, kind, before, record, now):
     """The result of an acquire whose `action` (acquire, renew, takeover) succeeded."""
     result = base_result(request, before, now)
     result["lock"] = holder_view(record, now)
-    # What later tasks of the run pass on (option lock.token): renewals and fenced writes check it.
+    # What later tasks of the run pass on (option lock.acquisition): renewals and fenced writes check it.
     result["acquisition"] = record.get("token")
     app, run_id = request["app"], request["run_id"]
     if action == "renew":
