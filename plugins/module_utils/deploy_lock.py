@@ -13,6 +13,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._pipeline.run_ide
 def run_module(module):
     request = dict(module.params)
     request["owner"] = request["owner"] or local_user()
+    request["token"] = request.pop("acquisition", None)
     try:
         locking.validate_request(request)
         return locking.run(module.client("dynamodb"), request, check_mode=module.check_mode)

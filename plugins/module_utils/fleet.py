@@ -32,6 +32,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context im
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import suspended
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import validate_params
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import weight_of
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import fencing
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 
@@ -46,25 +47,45 @@ STATES = {
 
 
 class Clients(dict):
-    """boto3 clients of the definition's region, each made when first used."""
+    """boto3 clients of the definition's region, each made when first used; with a lease
+    keeper, the writes `fenced` names ({service: operations, or None for every write}) are
+    each preceded by a renewal of the deploy lock (fencing.FencedClient)."""
 
-    def __init__(self, make_client, region):
+    def __init__(self, make_client, region, keeper=None, fenced=None):
         super(Clients, self).__init__()
         self.make_client = make_client
         self.region = region
+        self.keeper = keeper
+        self.fenced = fenced or {}
 
     def __missing__(self, service):
-        self[service] = self.make_client(service, self.region)
+        client = self.make_client(service, self.region)
+        if service in self.fenced:
+            client = fencing.fenced(client, self.keeper, self.fenced[service])
+        self[service] = client
         return self[service]
 
 
+# What a fleet run holding the lock fences: the forward action's writes, and every write of
+# a removal (terminate's scale-in and deletes).
+FENCED_WRITES = {"elbv2": fencing.LISTENER_WRITES}
+FENCED_REMOVAL = {"elbv2": None, "autoscaling": None, "ec2": None}
+
+
+def fenced_writes(params):
+    return FENCED_REMOVAL if params["state"] == "absent" else FENCED_WRITES
+
+
 def lease_keeper(params, make_client, stage_def, check_mode):
-    """A LeaseKeeper of the deploy lock the run holds (option lock), renewed while the module waits."""
+    """A LeaseKeeper of the deploy lock the run holds (option lock), renewed while the module
+    waits and before each fenced write; the token is lock.token (or, with lock.acquire, what
+    taking the lock returns)."""
     lock = lock_reference(params)
     if lock is None or check_mode:
         return None
     client = make_client("dynamodb", lock["region"] or stage_def["region"])
-    return locking.LeaseKeeper(client, lock["table"], params["app"], lock["run_id"], lock["lease_seconds"])
+    return locking.LeaseKeeper(client, lock["table"], params["app"], lock["run_id"], lock["lease_seconds"],
+                               token=lock.get("acquisition"))
 
 
 def refresh(ctx, outcome):
@@ -114,11 +135,15 @@ def run(params, make_client, check_mode, progress_path=None):
 def run_locked(params, make_client, check_mode, progress_path, taken):
     definition, stage_def = resolve_definition(params)
     validate_params(params, stage_def)
-    ctx = Context(params, Clients(make_client, stage_def["region"]), definition, stage_def, check_mode, progress_path)
-    ctx.lease = lease_keeper(params, make_client, stage_def, check_mode)
+    keeper = lease_keeper(params, make_client, stage_def, check_mode)
+    clients = Clients(make_client, stage_def["region"], keeper, fenced_writes(params))
+    ctx = Context(params, clients, definition, stage_def, check_mode, progress_path)
+    ctx.lease = keeper
     lock = take_lock(params, make_client, stage_def, check_mode) or held_lock(params, make_client, stage_def)
     if lock is not None:
         taken.append(lock)
+        if keeper is not None and lock.result:
+            keeper.token = lock.result.get("acquisition")
     if params.get("standbys"):
         answer = standbys_result(ctx, fleet_standbys.retire(ctx, guarded, result))
     else:
@@ -133,7 +158,8 @@ def held_lock(params, make_client, stage_def):
     if reference is None or not params["lock"].get("release"):
         return None
     client = make_client("dynamodb", reference["region"] or stage_def["region"])
-    return TakenLock(None, client, {"app": params["app"], "run_id": reference["run_id"], "table": reference["table"]})
+    return TakenLock(None, client, {"app": params["app"], "run_id": reference["run_id"], "table": reference["table"],
+                                    "token": reference.get("acquisition")})
 
 
 class TakenLock(object):
@@ -146,8 +172,9 @@ class TakenLock(object):
         self.request = request
 
     def release(self):
-        """deploy_lock's release result: only this run's lock is released, never another's."""
-        return locking.run(self.client, dict(self.request, state=locking.STATE_RELEASED, force=False))
+        """deploy_lock's release result: only this run's lock (this acquisition's) is released, never another's."""
+        token = (self.result or {}).get("acquisition") or self.request.get("token")
+        return locking.run(self.client, dict(self.request, state=locking.STATE_RELEASED, force=False, token=token))
 
 
 def take_lock(params, make_client, stage_def, check_mode):
@@ -187,6 +214,9 @@ def failure_with_lock(params, error, taken, check_mode):
     took = taken is not None if option.get("acquire") else True
     held = took and not check_mode and error.result.get("failure") != "lock"
     error.result["lock_held"] = held
+    if getattr(taken, "result", None) is not None:
+        # What taking the lock said (its acquisition id included), for the caller to release it.
+        error.result.setdefault("lock", taken.result)
     if not releases_lock(params, check_mode):
         return error
     error.result["lock_released"] = False
@@ -224,9 +254,21 @@ def guarded(ctx, work, build_result):
         raise with_identity(ctx, error)
     except listeners.ListenerError as error:
         raise with_identity(ctx, failure_after(ctx, str(error)))
+    except locking.LockError as error:
+        raise with_identity(ctx, fence_failure(ctx, error))
     except AnsibleAWSError as error:
         raise with_identity(ctx, failure_after(ctx, error.message if hasattr(error, "message") else str(error), error))
     return build_result(ctx, outcome)
+
+
+def fence_failure(ctx, error):
+    """A fenced write refused by the renewal before it (fencing.py): the lock was lost, or the
+    lease left was too short for the write. Either way the write was not made."""
+    if isinstance(error, locking.LeaseTooShort):
+        failure = failure_after(ctx, str(error))
+        failure.result["failure"] = "lease"
+        return failure
+    return fleet_states.lock_lost(ctx, error, "the write it was about to make was not made (traffic unchanged by it)")
 
 
 def with_identity(ctx, error):

@@ -47,10 +47,10 @@ class SwitchRefused(Refusal):
 class SwitchFailed(CattleError):
     """Stopped in `phase` (switch, retire or unlock); `done` is the result so far."""
 
-    def __init__(self, message, phase, done):
+    def __init__(self, message, phase, done, failure=None):
         super(SwitchFailed, self).__init__(
             message, phase=phase, changed=bool(done["steps"] or done["retired"]),
-            steps=done["steps"], retired=done["retired"])
+            steps=done["steps"], retired=done["retired"], failure=failure)
         self.phase = phase
         self.done = done
 
@@ -89,13 +89,14 @@ class Run:
         self.check_mode = check_mode
         _definition, stage_def = resolve_definition(params)
         self.region = stage_def["region"]
-        self.clients = fleets.Clients(cached(make_client), self.region)
-        self.make_client = self.clients.make_client
+        self.make_client = cached(make_client)
+        # Renewed during the canary's pauses, and before each step's listener write (fenced).
+        self.keeper = fleets.lease_keeper(params, self.make_client, stage_def, check_mode)
+        self.clients = fleets.Clients(self.make_client, self.region, self.keeper, fleets.FENCED_WRITES)
         self.label = "{0}/{1}".format(params["app"], params["stage"])
         # Lines as deploy.yml said them: "deploy web/prod: step 2 of 3: 50% to web-prod-...".
         self.progress = fleet_wait.Progress(progress_path, "deploy " + self.label)
         self.green = params["green_target_group"]
-        self.keeper = fleets.lease_keeper(params, self.make_client, stage_def, check_mode)
         self.done = {"steps": [], "retired": [], "lock": None}
 
 
@@ -154,14 +155,13 @@ def write_step(run, target, current, wanted):
 
 
 def between_steps(run, index, count, percent):
-    """The canary's pause (the lock kept alive), then its alarms, then the lock renewed."""
+    """The canary's pause (the lock kept alive), then its alarms; the next step's write renews
+    the lock right before it (fenced)."""
     pause(run, run.params["pause"])
     firing = alarms_in_alarm(run)
     if firing:
         raise AlarmFiring("alarm {0} in ALARM at step {1} of {2} ({3}% to {4})".format(
             ", ".join(firing), index, count, percent, listeners.target_group_name(run.green)))
-    if run.keeper is not None:
-        run.keeper.renew_now()
 
 
 def pause(run, seconds, sleep=time.sleep, clock=time.monotonic):
@@ -212,8 +212,14 @@ def fleet_params(params, fleet_id):
         "stage": params["stage"], "fleet_id": fleet_id, "state": "disabled",
         "rollback_window": params["rollback_window"], "image_id": None, "desired_capacity": None,
         "accept_image_mismatch": False, "wait": True, "wait_timeout": 600, "deployment_id": None,
-        "standbys": None, "adopt_asg": None, "adopt_target_group": None, "lock": None, "region": None,
+        "standbys": None, "adopt_asg": None, "adopt_target_group": None, "lock": retire_lock(params), "region": None,
     }
+
+
+def retire_lock(params):
+    """The lock reference a retired fleet's run fences its listener writes with (never taken or released there)."""
+    lock = params.get("lock")
+    return dict(lock, acquire=False, release=False) if lock else None
 
 
 def retire(run):
@@ -239,7 +245,7 @@ def release(run):
         return
     run.progress.say("releasing the deploy lock", force=True)
     request = {"app": run.params["app"], "run_id": lock["run_id"], "table": lock["table"],
-               "state": locking.STATE_RELEASED, "force": False}
+               "state": locking.STATE_RELEASED, "force": False, "token": lock.get("acquisition")}
     client = run.make_client("dynamodb", lock.get("region") or run.region)
     run.done["lock"] = locking.run(client, request, check_mode=run.check_mode)
 
@@ -269,7 +275,11 @@ def run_switch(params, make_client, check_mode, progress_path=None):
         release(run)
     except SwitchRefused:
         raise
-    except (AlarmFiring, listeners.ListenerError, locking.LockError, fleets.FleetError, AnsibleAWSError) as error:
+    except locking.LockError as error:
+        raise SwitchFailed(failure_message(error, phase), phase, run.done, locking.fence_failure_kind(error))
+    except fleets.FleetError as error:
+        raise SwitchFailed(failure_message(error, phase), phase, run.done, error.result.get("failure"))
+    except (AlarmFiring, listeners.ListenerError, AnsibleAWSError) as error:
         raise SwitchFailed(failure_message(error, phase), phase, run.done)
     return result(run, start, now)
 

@@ -30,6 +30,7 @@ from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context im
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import find_app_groups
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import find_listener
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet.context import resolve_definition
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import fencing
 from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import switch_plan
@@ -46,10 +47,11 @@ class RollbackRefused(Exception):
 class SwitchFailed(Exception):
     """What stopped the run (`cause`), and whether it holds the deploy lock it took (for the caller to release)."""
 
-    def __init__(self, cause, lock_held):
+    def __init__(self, cause, lock_held, failure=None):
         super(SwitchFailed, self).__init__(str(cause))
         self.cause = cause
         self.lock_held = lock_held
+        self.failure = failure
 
 
 class Clients(dict):
@@ -173,6 +175,15 @@ def take_lock(ctx, request):
     return locking.run(ctx.clients["dynamodb"], request, check_mode=ctx.check_mode)
 
 
+def fence_listener_writes(ctx, request, lock):
+    """From here on the listener write is fenced with the acquisition just taken (not in check mode)."""
+    if lock is None or ctx.check_mode:
+        return
+    keeper = locking.LeaseKeeper(ctx.clients["dynamodb"], request["table"], ctx.app, request["run_id"],
+                                 request["lease_seconds"], token=lock["acquisition"])
+    ctx.clients["elbv2"] = fencing.fenced(ctx.clients["elbv2"], keeper, fencing.LISTENER_WRITES)
+
+
 def prepare(params, make_client, check_mode):
     """(context, lock request): every input checked before the first call."""
     listeners.required_healthy(params["min_healthy"], 1)
@@ -193,10 +204,15 @@ def run(params, make_client, check_mode):
     locking.LockError (nothing changed, no lock held); anything after it SwitchFailed."""
     ctx, request = prepare(params, make_client, check_mode)
     lock = take_lock(ctx, request)
+    fence_listener_writes(ctx, request, lock)
     try:
         return switch_to_standby(ctx, params, lock)
     except (RollbackRefused, listeners.ListenerError, AnsibleAWSError) as error:
         raise SwitchFailed(error, lock_held=lock is not None and not check_mode)
+    except locking.LockError as error:
+        # The fencing renewal refused the write: the lock was lost, or its lease is too short for it.
+        raise SwitchFailed(error, lock_held=isinstance(error, locking.LeaseTooShort),
+                           failure=locking.fence_failure_kind(error))
 
 
 def run_module(module):
@@ -204,16 +220,18 @@ def run_module(module):
     try:
         return run(module.params, client_factory(module), module.check_mode)
     except SwitchFailed as failed:
-        raise failure(failed.cause, failed.lock_held) from failed
+        raise failure(failed.cause, failed.lock_held, failed.failure) from failed
     except (locking.LockError, locking.TableNotReady) as error:
         raise locking.lock_failure(error, lock_held=False) from error
     except (RollbackRefused, listeners.ListenerError, AnsibleAWSError) as error:
         raise failure(error, False) from error
 
 
-def failure(cause, lock_held):
+def failure(cause, lock_held, kind=None):
     if isinstance(cause, AnsibleAWSError):
         return CattleError(cause.message, aws_error=cause, lock_held=lock_held)
+    if kind is not None:
+        return CattleError("{0}; nothing was written".format(cause), lock_held=lock_held, failure=kind)
     return CattleError(str(cause), lock_held=lock_held)
 
 

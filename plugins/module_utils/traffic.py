@@ -10,6 +10,8 @@ only reads, so every refusal leaves AWS as it was.
 """
 
 from ansible_collections.cattle.immutable.plugins.module_utils._common.errors import Refusal
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import fencing
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import listeners
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic import write
 from ansible_collections.cattle.immutable.plugins.module_utils._traffic.listeners import ListenerError
@@ -68,8 +70,28 @@ def set_weights(elbv2, params, check_mode):
     return write.result(target, current, written["weights"], written["changed"], written["health"])
 
 
-def run_module(module):
+def lease_keeper(module):
+    """With the option lock (and not in check mode), the keeper that fences the write."""
+    lock = module.params.get("lock")
+    if not lock or module.check_mode:
+        return None
     try:
-        return set_weights(module.client("elbv2"), module.params, module.check_mode)
+        return locking.keeper_of(lock, lock["app"], client_maker(module), module.region)
+    except locking.LockError as error:
+        raise Refusal("lock: {0}".format(error)) from error
+
+
+def client_maker(module):
+    return lambda service, region: module.client(service, region=region)
+
+
+def run_module(module):
+    keeper = lease_keeper(module)
+    elbv2 = fencing.fenced(module.client("elbv2"), keeper, fencing.LISTENER_WRITES)
+    try:
+        return set_weights(elbv2, module.params, module.check_mode)
     except ListenerError as error:
         raise Refusal(error) from error
+    except locking.LockError as error:
+        # Raised by the fencing renewal, before the write: nothing was written.
+        raise Refusal(error, failure=locking.fence_failure_kind(error)) from error

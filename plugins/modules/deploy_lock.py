@@ -16,11 +16,17 @@ description:
     runs acquiring, taking over or releasing at the same moment exactly one wins.
     SSM parameters have no conditional write and are not used.
   - V(acquired) takes a free lock. A lock held by another run fails at once, naming its holder
-    (owner, run id, reason) and age, and nothing is changed. The same O(run_id) acquiring again
-    renews its lease.
+    (owner, run id, reason) and age, and nothing is changed. Each acquisition gets an id (RV(acquisition), a random
+    nonce, not the run id) that renewals keep; later tasks of the run pass it on (O(acquisition), or the
+    C(lock.acquisition) option of the modules that write), and renewals, fenced writes and the release are
+    conditional on it.
+  - A run id holds the lock once. Acquiring again with the same O(run_id) and the current O(acquisition) renews
+    the lease; without it (or with another) the lock is another acquisition's and is refused naming its holder,
+    as for another run (taken over only once its lease ran out, or with O(force=true)).
   - A lock is taken over only when its last renewal is older than its holder's lease (the holder
     is presumed dead) or with O(force=true). The takeover is conditional on the renewal time it
-    observed, so two takers cannot both win. RV(took_over_from) names the previous holder.
+    observed, so two takers cannot both win. RV(took_over_from) names the previous holder, and the lock record keeps
+    a history of its takeovers (RV(lock.history), the last 10; it goes with the record when the lock is released).
   - V(renewed) renews the lease of a lock this O(run_id) holds and fails if it does not hold it
     any more (its lease ran out and another run took it over). The holder renews at every phase
     of a deployment; a single wait longer than the lease needs a longer O(lease_seconds), or a
@@ -51,6 +57,12 @@ options:
     type: str
     choices: [acquired, renewed, released]
     default: acquired
+  acquisition:
+    description:
+      - The acquisition id that taking the lock returned (RV(acquisition)). With V(acquired) it makes acquiring again a
+        renewal; with V(renewed) and V(released) the renewal and the release are conditional on it (without it, on
+        O(run_id) alone).
+    type: str
   owner:
     description:
       - Who holds the lock, shown to anyone refused by it.
@@ -96,7 +108,8 @@ options:
 notes:
   - Supports check mode; the lock is read once and the result says what would happen.
   - Acquiring reports a change; renewing a lock the run already holds does not (the holder is
-    unchanged, only its lease is extended), so acquiring twice with the same O(run_id) is idempotent.
+    unchanged, only its lease is extended), so acquiring twice with the same O(run_id) and O(acquisition)
+    is idempotent.
   - Throttling (C(ThrottlingException), C(ProvisionedThroughputExceededException)) and transient
     errors are retried with jittered backoff. A write whose answer was lost is recognized when it
     is retried.
@@ -208,6 +221,14 @@ lock:
       description: Whether the last renewal is older than the lease (it may be taken over).
       type: bool
       sample: false
+    history:
+      description:
+        - The takeovers of this lock record, oldest first, the last 10 - each with C(at), the taker's C(owner) and
+          C(run_id), C(kind) (C(expired) or C(forced)), and the holder it was taken from (C(from_owner),
+          C(from_run_id), C(from_reason), C(from_acquired_at), C(from_idle_seconds)).
+      type: list
+      elements: dict
+      sample: []
 previous:
   description: The lock as it was before this task (the previous holder); null when it was free.
   returned: always
@@ -243,6 +264,13 @@ took_over_from:
   returned: always
   type: dict
   contains: *lock
+acquisition:
+  description:
+    - The id of the acquisition this run holds after the task (acquired, taken over or renewed); null otherwise.
+      Pass it on to the later tasks of the run (O(acquisition), the C(lock.acquisition) option of the modules).
+  returned: always
+  type: str
+  sample: 3f0c9a8e2b1d4c6f8a7e5d3c1b0a9f8e
 table_created:
   description: Whether the table was created (in check mode, would be).
   returned: always
@@ -267,6 +295,7 @@ def main():
             default=locking.STATE_ACQUIRED,
         ),
         owner=dict(type="str"),
+        acquisition=dict(type="str"),
         **locking.acquire_options(),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -149,7 +149,7 @@ options:
       - With O(lock.acquire=true) the module first takes the lock, before anything else is read, as
         M(cattle.immutable.deploy_lock) with C(state=acquired) does - a live lock of another run is refused naming its
         holder, nothing changed; the lock of a run whose lease ran out is taken over (or a live one with
-        O(lock.force)), and RV(lock) says from whom; the lock of this run (the same O(lock.run_id)) is renewed. One
+        O(lock.force)), and RV(lock) says from whom; the lock of this acquisition (the same O(lock.run_id) and O(lock.acquisition)) is renewed. One
         module run instead of two before the fleet's first write. Unless O(lock.release), it never releases the lock;
         every failure result then says whether the run holds it (RV(lock_held)), and one that could not take it has
         C(failure=lock_not_taken). In check mode the lock is read, not taken.
@@ -157,6 +157,11 @@ options:
         it lost to another run), and RV(lock_released) says so. With O(lock.acquire) that makes a whole locked job in one module
         run instead of three (the standby retirement of playbooks/terminate.yml); without it, the last task of a
         locked job releases the lock an earlier one took (the standby's return to service in playbooks/rollback.yml).
+      - Fenced writes - while the run holds the lock, each write of the listener's forward action, and with
+        O(state=absent) every write, is preceded by a renewal conditional on this acquisition (O(lock.acquisition), or
+        what O(lock.acquire) returned) and made only when the lease left exceeds the write's worst-case time (the
+        client's attempts, timeouts and backoff). A run that lost the lock fails with C(failure=lock), one whose lease
+        is too short for the write with C(failure=lease); the write is not made. See the collection's docs/deploy-lock.md.
       - Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table, with O(lock.acquire) C(dynamodb:PutItem),
         with O(lock.release) C(dynamodb:DeleteItem). Without O(lock.acquire), not used in check mode.
     type: dict
@@ -166,6 +171,13 @@ options:
           - The run id the lock was acquired with (or is taken with, O(lock.acquire)).
         type: str
         required: true
+      acquisition:
+        description:
+          - The acquisition id that taking the lock returned (RV(cattle.immutable.deploy_lock#module:acquisition)).
+            Renewals, fenced writes and the release are conditional on it; without it, on O(lock.run_id) alone.
+          - With O(lock.acquire), the acquisition of this run id that holds the lock now, which makes taking it again a
+            renewal; a lock held under the same run id without it is refused as another run's.
+        type: str
       acquire:
         description:
           - Take the lock first (see O(lock)).
@@ -426,6 +438,13 @@ lock_released:
     lock with another run, or when releasing it failed; the message then says why).
   returned: with O(lock.release), not in check mode
   type: bool
+failure:
+  description:
+    - On failure, what stopped the run - C(lock) (it lost the deploy lock, found at a renewal or at the renewal before
+      a fenced write), C(lease) (the lease left was too short for a fenced write), C(lock_not_taken), C(timeout),
+      C(launch) or C(health).
+  returned: failure
+  type: str
 previous:
   description: The fleet before the run - C(exists), C(state), C(capacity), C(in_listener), C(weight),
     C(suspended_processes), C(rollback_until), C(image_id).

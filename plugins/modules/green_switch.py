@@ -79,14 +79,23 @@ options:
     default: 3600
   lock:
     description:
-      - The deploy lock this run holds (M(cattle.immutable.deploy_lock)) - renewed between steps, released at the end.
-        Without it the lock is neither renewed nor released.
+      - The deploy lock this run holds (M(cattle.immutable.deploy_lock)) - renewed during the pauses between steps,
+        and right before each step's listener write (fenced - the write is made only while this acquisition holds the
+        lock and its lease left exceeds the write's worst-case time, see the collection's docs/deploy-lock.md),
+        released at the end. Without it the lock is neither renewed nor released.
+      - A run that lost the lock stops before its next write and fails with C(failure=lock), naming the new holder;
+        a lease too short for a write stops it with C(failure=lease), the lock still held.
     type: dict
     suboptions:
       run_id:
         description: The run that holds it.
         type: str
         required: true
+      acquisition:
+        description:
+          - The acquisition id that taking the lock returned (RV(cattle.immutable.deploy_lock#module:acquisition));
+            renewals and the release are conditional on it. Without it, on O(lock.run_id) alone.
+        type: str
       table:
         description: The DynamoDB lock table.
         type: str
@@ -162,6 +171,11 @@ lock:
   type: dict
 phase:
   description: On failure, the phase it stopped in - C(switch), C(retire) or C(unlock).
+  returned: failure after the first write
+  type: str
+failure:
+  description: On failure, C(lock) when the run lost the deploy lock (a renewal before a write, or the release, found
+    another holder), C(lease) when the lease left was too short for a write; else null.
   returned: failure after the first write
   type: str
 listener_arn:

@@ -25,7 +25,10 @@ description:
     M(cattle.immutable.fleet), after the write - traffic comes back first.
   - With O(lock) it first takes the app's deploy lock, as M(cattle.immutable.deploy_lock) does, in the same module run
     (each module run costs most of a second of Ansible's own work before traffic comes back). Without it, take the lock
-    first with M(cattle.immutable.deploy_lock). The module never releases the lock; a failure result says whether it
+    first with M(cattle.immutable.deploy_lock). The listener write is fenced - right before it the lock is renewed,
+    conditional on the acquisition just taken, and it is made only when the lease left exceeds the write's worst-case
+    time (C(failure=lock) when the lock was lost, C(failure=lease) when the lease is too short; nothing written).
+    The module never releases the lock; a failure result says whether it
     holds it (RV(lock_held)).
 author:
   - cattle.immutable maintainers (@cattle-immutable)
@@ -195,6 +198,11 @@ lock_held:
   description: On failure, whether this run holds the deploy lock it took with O(lock) (release it).
   returned: failure
   type: bool
+failure:
+  description: On failure at the write's fence, C(lock) (the lock was lost before the write) or C(lease) (its lease
+    left was too short for the write); nothing was written either way.
+  returned: failure at the fence
+  type: str
 """
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule

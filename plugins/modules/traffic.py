@@ -54,6 +54,40 @@ options:
             health-checking its targets.
         type: int
         required: true
+  lock:
+    description:
+      - The app's deploy lock this run holds (M(cattle.immutable.deploy_lock)). The write is fenced - right before
+        it the lock is renewed, conditional on O(lock.run_id) and O(lock.acquisition), and it is made only when the
+        lease left exceeds the write's worst-case time (the client's attempts, timeouts and backoff). A run that lost
+        the lock (C(failure=lock)) or whose lease is too short for the write (C(failure=lease)) is refused, nothing
+        written. See the collection's docs/deploy-lock.md.
+      - Not used in check mode. Needs C(dynamodb:UpdateItem) and C(dynamodb:GetItem) on the table.
+    type: dict
+    suboptions:
+      app:
+        description: The app whose deploy lock it is.
+        type: str
+        required: true
+      run_id:
+        description: The run id the lock was acquired with.
+        type: str
+        required: true
+      acquisition:
+        description:
+          - The acquisition id that taking the lock returned (RV(cattle.immutable.deploy_lock#module:acquisition));
+            renewals are conditional on it. Without it, on O(lock.run_id) alone.
+        type: str
+      table:
+        description: The DynamoDB lock table.
+        type: str
+        default: cattle-deploy-locks
+      lease_seconds:
+        description: The lease the renewal sets; use the value the lock was acquired with (1-604800).
+        type: int
+        default: 900
+      region:
+        description: The region of O(lock.table). Defaults to the module's region.
+        type: str
 notes:
   - Supports check mode (the health guard and every check run; nothing is written) and diff
     mode (weights by target group name).
@@ -108,6 +142,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+failure:
+  description: With O(lock), on failure at the write's fence - C(lock) (the run lost the lock) or C(lease) (the lease
+    left was too short for the write); nothing was written.
+  returned: failure with O(lock)
+  type: str
 msg:
   description: One line saying what was set, or that it already was.
   returned: always
@@ -182,6 +221,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.cattle.immutable.plugins.module_utils import traffic
 from ansible_collections.cattle.immutable.plugins.module_utils._common import options as shared_options
 from ansible_collections.cattle.immutable.plugins.module_utils._common.module_run import end_module
+from ansible_collections.cattle.immutable.plugins.module_utils._lock import locking
 
 
 def main():
@@ -197,6 +237,7 @@ def main():
                 weight=dict(type="int", required=True),
             ),
         ),
+        lock=dict(type="dict", options=dict(locking.held_options(), app=dict(type="str", required=True))),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,

@@ -1,5 +1,6 @@
 """cattle.immutable.deploy_lock through real ansible-playbook runs (DynamoDB served by the sandbox)."""
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -61,10 +62,11 @@ def iso(seconds_ago):
     return (datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plant(dynamodb, run_id="run-old", owner="dead@ci", reason="deploy ami-1", acquired_ago=3600, renewed_ago=1200, lease=900):
+def plant(dynamodb, run_id="run-old", owner="dead@ci", reason="deploy ami-1", acquired_ago=3600, renewed_ago=1200, lease=900,
+          **extra):
     """A lock as another run left it; an old renewed_at simulates a dead holder."""
     record = {"app": "web", "owner": owner, "run_id": run_id, "reason": reason, "acquired_at": iso(acquired_ago),
-              "renewed_at": iso(renewed_ago), "lease_seconds": lease, "token": "planted"}
+              "renewed_at": iso(renewed_ago), "lease_seconds": lease, "token": "planted", **extra}
     dynamodb.put_item(TableName=TABLE, Item=locking.to_item(record))
     return item_of(dynamodb)
 
@@ -114,16 +116,64 @@ def test_a_second_run_is_refused_at_once_naming_holder_and_age(playbook, aws, dy
     assert item_of(dynamodb) == before
 
 
-def test_the_same_run_acquiring_again_renews_without_a_change(playbook, dynamodb, table):
+def test_the_same_acquisition_acquiring_again_renews_without_a_change(playbook, dynamodb, table):
     plant(dynamodb, run_id="run-1", owner="alice@ci", acquired_ago=100, renewed_ago=50, lease=900)
     before = item_of(dynamodb)
-    result = lock(playbook, run_id="run-1", lease_seconds=1200)
+    result = lock(playbook, run_id="run-1", lease_seconds=1200, acquisition="planted")
     assert result["changed"] is False and result["renewed"] is True and result["acquired"] is False
+    assert result["acquisition"] == "planted"
     after = item_of(dynamodb)
     assert after["acquired_at"] == before["acquired_at"]
     assert after["renewed_at"] > before["renewed_at"] and after["lease_seconds"] == 1200
     assert result["previous"]["renewed_at"] == before["renewed_at"]
     assert result["lock"]["renewed_at"] == after["renewed_at"]
+
+
+def test_a_run_id_holds_the_lock_once(playbook, aws, dynamodb, table):
+    first = lock(playbook, run_id="run-1", owner="alice@ci", reason="deploy")
+    token = first["acquisition"]
+    assert token and token != "run-1" and item_of(dynamodb)["token"] == token
+    # The same run id without the acquisition id taking the lock returned is another acquisition: refused.
+    aws.control.reset_counters()
+    second = refused(playbook, run_id="run-1", owner="bob@laptop", reason="deploy again")
+    message = second["msg"]
+    assert "is held by alice@ci (run run-1, reason \"deploy\")" in message
+    assert "this run id but another acquisition" in message and "nothing was changed" in message
+    assert second["holder"]["run_id"] == "run-1" and "token" not in second["holder"]
+    assert writes_in(aws.control.counters()) == {"dynamodb:PutItem": 1}
+    assert item_of(dynamodb)["token"] == token and item_of(dynamodb)["owner"] == "alice@ci"
+    wrong = refused(playbook, run_id="run-1", acquisition="not-" + token)
+    assert "this run id but another acquisition" in wrong["msg"]
+    # Renewal and release under the run id with another acquisition id fail too; with its own they work.
+    renewal = refused(playbook, run_id="run-1", state="renewed", acquisition="not-" + token)
+    assert "another acquisition with the same run id" in renewal["msg"]
+    again = lock(playbook, run_id="run-1", acquisition=token)
+    assert again["renewed"] is True and again["changed"] is False and again["acquisition"] == token
+    refused(playbook, run_id="run-1", state="released", acquisition="not-" + token)
+    released = lock(playbook, run_id="run-1", state="released", acquisition=token)
+    assert released["released"] is True and item_of(dynamodb) is None
+
+
+def test_takeovers_are_recorded_in_a_bounded_history(playbook, dynamodb, table):
+    plant(dynamodb, run_id="run-old", owner="dead@ci", reason="deploy ami-1", renewed_ago=1200, lease=900)
+    expired = lock(playbook, run_id="rollback-1", owner="ops@ci", reason="rollback")
+    entry = expired["lock"]["history"][-1]
+    assert len(expired["lock"]["history"]) == 1
+    assert (entry["owner"], entry["run_id"], entry["kind"]) == ("ops@ci", "rollback-1", "expired")
+    assert (entry["from_owner"], entry["from_run_id"], entry["from_reason"]) == ("dead@ci", "run-old", "deploy ami-1")
+    assert entry["from_idle_seconds"] >= 1200 and entry["at"] == expired["lock"]["acquired_at"]
+    forced = lock(playbook, run_id="run-3", owner="carol@ci", force=True)
+    history = forced["lock"]["history"]
+    assert [(e["run_id"], e["kind"], e["from_run_id"]) for e in history] == [
+        ("rollback-1", "expired", "run-old"), ("run-3", "forced", "rollback-1")]
+    assert forced["took_over_from"]["history"] == expired["lock"]["history"]
+    # A renewal keeps the history; the record keeps at most HISTORY_LIMIT takeovers, the newest last.
+    assert lock(playbook, run_id="run-3", acquisition=forced["acquisition"])["lock"]["history"] == history
+    old = [{"at": iso(3600), "run_id": f"run-{n}", "kind": "forced"} for n in range(locking.HISTORY_LIMIT)]
+    plant(dynamodb, run_id="run-9", renewed_ago=1200, history=json.dumps(old))
+    bounded = lock(playbook, run_id="run-10")["lock"]["history"]
+    assert len(bounded) == locking.HISTORY_LIMIT
+    assert [e["run_id"] for e in bounded] == [f"run-{n}" for n in range(1, locking.HISTORY_LIMIT)] + ["run-10"]
 
 
 def test_renew_state_renews_only_a_held_lock(playbook, dynamodb, table):

@@ -232,7 +232,8 @@ def test_rollback_writes_first_reading_only_what_the_write_needs(site, aws_env, 
     assert aws.control.counters() == {
         "dynamodb:PutItem": 1, "autoscaling:DescribeAutoScalingGroups": 1, "elasticloadbalancing:DescribeListeners": 1,
         "ec2:DescribeImages": 1, "elasticloadbalancing:DescribeTargetHealth": 1,
-        "elasticloadbalancing:ModifyListener": 1, "dynamodb:DeleteItem": 1}
+        # The write is fenced: the lock renewed (with this acquisition) right before it.
+        "dynamodb:UpdateItem": 1, "elasticloadbalancing:ModifyListener": 1, "dynamodb:DeleteItem": 1}
     assert site.live() == [green] and site.group_tags(blue)["cattle:fleet-state"] == "disabled"
     assert site.group_tags(green)["cattle:fleet-state"] == "active" and site.lock() is None
 

@@ -6,6 +6,7 @@ taken over must stop instead of going on beside the new holder.
 """
 
 import threading
+import time
 
 import pytest
 
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.sandbox
 
 TABLE = locking.DEFAULT_TABLE
 RUN = "run-1"
+# The fleet's listener write is fenced: its worst case (one attempt of 2 + 6 s) must fit in these short leases.
+SHORT_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 6, "retries": {"total_max_attempts": 1}}
 
 
 class App:
@@ -83,6 +86,34 @@ def app(ec2, elbv2, dynamodb, aws_network):
     return App(ec2, elbv2, dynamodb, aws_network)
 
 
+def once_counted(aws, call, action, timeout=120):
+    """Runs action() from a thread once the sandbox has counted a call of `call`; join() it as later's."""
+    outcome = {}
+
+    def watch():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not aws.control.counters().get(call):
+            time.sleep(0.05)
+        try:
+            outcome["value"] = action()
+        except Exception as error:  # noqa: BLE001 - handed to the test as it is
+            outcome["error"] = error
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+
+    def join():
+        thread.join()
+        return outcome
+
+    return join
+
+
+def held(run_id, lease, taken):
+    """The fleet module's lock option for a lock taken with App.lock (its acquisition id passed on)."""
+    return {"run_id": run_id, "lease_seconds": lease, "acquisition": taken["acquisition"]}
+
+
 def later(seconds, action):
     """Runs action() in `seconds` from a thread; join() it to get what it returned or raised."""
     outcome = {}
@@ -108,13 +139,14 @@ def test_a_health_gate_longer_than_the_lease_keeps_the_lock(playbook, app, aws):
     # Green's targets stay `initial` for 22 s: the gate lasts longer than the lease.
     aws.control.set_target_health(app.target_group_name(), state="initial")
     release_health = later(22, aws.control.clear_target_health)
-    app.lock(RUN, lease)
+    taken = app.lock(RUN, lease)
     acquired = app.holder()
     # Once the lease had run out without renewals, another run tries to take the lock.
     competitor = later(lease + 3, lambda: app.lock("run-2", lease))
     aws.control.reset_counters()
 
-    run = run_fleet(playbook, app.definition, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
+    run = run_fleet(playbook, app.definition, image_id=app.image, lock=held(RUN, lease, taken),
+                    aws_config=SHORT_TIMEOUTS)
 
     assert not run.failed, run.explain()
     release_health()
@@ -131,12 +163,15 @@ def test_a_health_gate_longer_than_the_lease_keeps_the_lock(playbook, app, aws):
 
 
 def test_a_run_that_lost_its_lock_stops_waiting_and_leaves_traffic_alone(playbook, app, aws):
-    lease = 3
+    lease = 12
     aws.control.set_target_health(app.target_group_name(), state="initial")  # the gate would wait for its timeout
-    app.lock(RUN, lease)
-    takeover = later(2, lambda: app.lock("run-2", 900, force=True))
+    taken = app.lock(RUN, lease)
+    aws.control.reset_counters()
+    # Taken over once green joined the listener at weight 0 (that write fenced and made): the gate's next renewal sees it.
+    takeover = once_counted(aws, "elasticloadbalancing:ModifyListener", lambda: app.lock("run-2", 900, force=True))
 
-    run = run_fleet(playbook, app.definition, image_id=app.image, lock={"run_id": RUN, "lease_seconds": lease})
+    run = run_fleet(playbook, app.definition, image_id=app.image, lock=held(RUN, lease, taken),
+                    aws_config=SHORT_TIMEOUTS)
 
     assert run.failed, run.explain()
     assert takeover().get("value", {}).get("took_over") is True
@@ -156,10 +191,13 @@ def test_a_run_that_lost_its_lock_while_draining_deletes_nothing(playbook, ec2, 
     created = run_fleet(playbook, web.definition, image_id=web.image)
     assert not created.failed, created.explain()
     fleet_name = created.result("fleet")["fleet_name"]
-    web.lock(RUN, 3)
-    takeover = later(2, lambda: web.lock("run-2", 900, force=True))
+    taken = web.lock(RUN, 12)
+    aws.control.reset_counters()
+    # Taken over once the fleet was scaled to 0 (a fenced write): the drain's next renewal sees it.
+    takeover = once_counted(aws, "autoscaling:UpdateAutoScalingGroup", lambda: web.lock("run-2", 900, force=True))
 
-    run = run_fleet(playbook, web.definition, image_id=web.image, state="absent", lock={"run_id": RUN, "lease_seconds": 3})
+    run = run_fleet(playbook, web.definition, image_id=web.image, state="absent", lock=held(RUN, 12, taken),
+                    aws_config=SHORT_TIMEOUTS)
 
     assert run.failed, run.explain()
     takeover()

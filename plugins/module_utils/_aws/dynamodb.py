@@ -59,10 +59,13 @@ def _table_must_exist(call):
     return checked
 
 
-def _with_values(request, values):
-    # DynamoDB refuses an empty ExpressionAttributeValues: leave it out when there are none.
+def _with_values(request, values, names=None):
+    # DynamoDB refuses an empty ExpressionAttributeValues (or Names): leave them out when there are none.
     if values:
         request["ExpressionAttributeValues"] = values
+    if names:
+        # For attribute names DynamoDB reserves (such as TOKEN): #name in the expressions.
+        request["ExpressionAttributeNames"] = names
     return request
 
 
@@ -105,36 +108,37 @@ def _put_item_if(client, table, item, condition, values):
     return written, None if written else answer
 
 
-def update_item_if(client, table, key, update, condition, values, purpose="update the item"):
-    """Apply the update expression to the item with this key if the condition holds.
+def update_item_if(client, table, key, update, condition, values, purpose="update the item", names=None):
+    """Apply the update expression to the item with this key if the condition holds
+    (`names`: the expressions' #placeholders of attribute names).
 
     (True, the item as it was before the update, or None when there was none);
     (False, the item that made the condition fail, or None).
     """
-    return _item_call(purpose, _update_item_if)(client, table, key, update, condition, values)
+    return _item_call(purpose, _update_item_if)(client, table, key, update, condition, values, names)
 
 
 @common.RETRY_DYNAMODB_THROTTLING
-def _update_item_if(client, table, key, update, condition, values):
+def _update_item_if(client, table, key, update, condition, values, names):
     request = _with_values({"TableName": table, "Key": key, "UpdateExpression": update,
-                            "ConditionExpression": condition, "ReturnValues": ALL_OLD}, values)
+                            "ConditionExpression": condition, "ReturnValues": ALL_OLD}, values, names)
     updated, answer = _conditional(client.update_item, request)
     return updated, answer.get("Attributes") if updated else answer
 
 
-def delete_item_if(client, table, key, condition, values, purpose="delete the item"):
-    """Delete the item with this key if the condition holds.
+def delete_item_if(client, table, key, condition, values, purpose="delete the item", names=None):
+    """Delete the item with this key if the condition holds (`names` as update_item_if's).
 
     (True, the deleted item, or None when there was none); (False, the item that made the
     condition fail, or None).
     """
-    return _item_call(purpose, _delete_item_if)(client, table, key, condition, values)
+    return _item_call(purpose, _delete_item_if)(client, table, key, condition, values, names)
 
 
 @common.RETRY_DYNAMODB_THROTTLING
-def _delete_item_if(client, table, key, condition, values):
+def _delete_item_if(client, table, key, condition, values, names):
     request = _with_values({"TableName": table, "Key": key, "ConditionExpression": condition,
-                            "ReturnValues": ALL_OLD}, values)
+                            "ReturnValues": ALL_OLD}, values, names)
     deleted, answer = _conditional(client.delete_item, request)
     return deleted, answer.get("Attributes") if deleted else answer
 

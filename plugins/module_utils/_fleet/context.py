@@ -109,12 +109,12 @@ def validate_standbys(params):
 
 
 def lock_reference(params):
-    """The option lock with its defaults: {run_id, table, lease_seconds, region}; None without it."""
+    """The option lock with its defaults: {run_id, table, lease_seconds, region, acquisition}; None without it."""
     lock = params.get("lock")
     if not lock:
         return None
     defaults = {"table": locking.DEFAULT_TABLE, "lease_seconds": locking.DEFAULT_LEASE_SECONDS}
-    reference = dict((key, lock.get(key)) for key in ("run_id", "table", "lease_seconds", "region"))
+    reference = dict((key, lock.get(key)) for key in ("run_id", "table", "lease_seconds", "region", "acquisition"))
     for key, value in defaults.items():
         if reference[key] is None:
             reference[key] = value
@@ -137,7 +137,8 @@ def lock_request(params):
     lock = params.get("lock") or {}
     if not lock.get("acquire"):
         return None
-    options = ("run_id", "owner", "reason", "lease_seconds", "force", "table", "create_table", "wait_timeout")
+    options = ("run_id", "owner", "reason", "lease_seconds", "force", "table", "create_table", "wait_timeout",
+               "acquisition")
     return locking.acquire_request(dict((key, lock.get(key)) for key in options), params["app"])
 
 

@@ -8,10 +8,20 @@ One item per app in a table keyed by `app` (string). Every write is conditional,
 writers can never both believe they won:
 
 - acquire:  PutItem if attribute_not_exists(app)
-- renew:    UpdateItem if run_id = mine
+- renew:    UpdateItem if run_id = mine (AND token = my acquisition's token, when known)
 - takeover: PutItem if run_id = observed holder AND renewed_at = observed renewal
-            (only when the holder's lease ran out, or with force)
-- release:  DeleteItem if run_id = mine (with force: if run_id = observed holder)
+            (only when the holder's lease ran out, or with force); the takeover history
+            of the observed record is carried over, with this takeover appended
+- release:  DeleteItem if run_id = mine (AND token = mine, when known; with force: if
+            run_id = observed holder)
+
+Each acquisition gets a token (a random nonce, not the run id) that renewals never change:
+a run proves with it that the lock is still the one it acquired. A run id holds the lock
+once: acquiring again with the same run id renews only when it presents the token;
+without it, it is refused like any other run.
+
+Writes that must not be made once the lock is lost are fenced (fencing.py): a conditional
+renewal with the token right before each one, and a margin check of the lease left.
 
 A failed condition returns the item that made it fail (ReturnValuesOnConditionCheckFailure),
 so the common paths cost one call. Times are UTC ISO 8601 strings from the clock of the
@@ -22,6 +32,7 @@ docs/deploy-lock.md is the user-facing description.
 """
 
 import contextlib
+import json
 import time
 import uuid
 
@@ -35,6 +46,8 @@ DEFAULT_TABLE = "cattle-deploy-locks"
 DEFAULT_LEASE_SECONDS = 900
 MAX_LEASE_SECONDS = 7 * 24 * 3600
 KEY = "app"
+# The takeovers a lock record remembers, the newest last.
+HISTORY_LIMIT = 10
 TEXT_LIMITS = {"run_id": 128, "owner": 256, "reason": 1024}
 TABLE_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Rounds of read-decide-write when other writers keep changing the item under us.
@@ -64,22 +77,46 @@ def held_options():
     """The argument spec of a lock another module took and this one renews (or releases)."""
     return dict(
         run_id=dict(type="str", required=True),
+        acquisition=dict(type="str"),
         table=dict(type="str", default=DEFAULT_TABLE),
         lease_seconds=dict(type="int", default=DEFAULT_LEASE_SECONDS),
         region=dict(type="str"),
     )
 
 
+def keeper_of(lock, app, make_client, region):
+    """The LeaseKeeper of a held lock reference (held_options(): run_id, acquisition, table,
+    lease_seconds, region) of `app`, its client made in the reference's region or `region`;
+    LockError for a bad reference, before any call."""
+    table = lock.get("table") or DEFAULT_TABLE
+    lease = lock.get("lease_seconds") or DEFAULT_LEASE_SECONDS
+    validate_renewal(app, table, lock.get("run_id"), lease)
+    client = make_client("dynamodb", lock.get("region") or region)
+    return LeaseKeeper(client, table, app, lock["run_id"], lease, token=lock.get("acquisition"))
+
+
+def fence_failure_kind(error):
+    """The `failure` of a result a fenced write stopped: 'lease' (the lease left was too short,
+    the run still holds the lock) or 'lock' (the run lost it)."""
+    return "lease" if isinstance(error, LeaseTooShort) else "lock"
+
+
 def acquire_request(lock, app):
     """The acquire request of a module's option `lock` (run_id, owner and acquire_options());
     LockError for a bad one, before any call."""
     request = dict(lock, app=app, state=STATE_ACQUIRED)
+    request["token"] = request.pop("acquisition", None)
     validate_request(request)
     return request
 
 
 class LockError(Exception):
     """A refusal: the lock was not changed. The message names the input or the holder."""
+
+
+class LeaseTooShort(LockError):
+    """The lease left after a fencing renewal does not cover a write's worst case: the write
+    was not made, and the run still holds the lock."""
 
 
 class LockHeld(LockError):
@@ -142,13 +179,44 @@ def new_record(request, now):
         "acquired_at": stamp,
         "renewed_at": stamp,
         "lease_seconds": request["lease_seconds"],
-        # Unique per write: tells our own write (whose answer was lost) from a later one.
+        # This acquisition's token: renewals keep it, and it tells our own write (whose
+        # answer was lost) from a later one.
         "token": uuid.uuid4().hex,
     }
 
 
+def history_of(record):
+    """The takeovers a record remembers (a list, the newest last); [] for none or an unreadable one."""
+    try:
+        history = json.loads((record or {}).get("history") or "[]")
+    except ValueError:
+        return []
+    return history if isinstance(history, list) else []
+
+
+def takeover_entry(before, request, kind, now):
+    """Who took the lock over, when, from whom, and why (expired or forced)."""
+    return {
+        "at": iso8601(now),
+        "owner": request["owner"],
+        "run_id": request["run_id"],
+        "kind": kind,
+        "from_owner": before.get("owner"),
+        "from_run_id": before.get("run_id"),
+        "from_reason": before.get("reason"),
+        "from_acquired_at": before.get("acquired_at"),
+        "from_idle_seconds": seconds_since(before.get("renewed_at"), now),
+    }
+
+
+def with_takeover(record, before, request, kind, now):
+    """The new record of a takeover: the history it found, this takeover appended, at most HISTORY_LIMIT."""
+    history = (history_of(before) + [takeover_entry(before, request, kind, now)])[-HISTORY_LIMIT:]
+    return dict(record, history=json.dumps(history, sort_keys=True, separators=(",", ":")))
+
+
 def to_item(record):
-    names = ("app", "owner", "run_id", "reason", "acquired_at", "renewed_at", "token")
+    names = ("app", "owner", "run_id", "reason", "acquired_at", "renewed_at", "token", "history")
     item = {name: {"S": str(record[name])} for name in names if record.get(name) is not None}
     item["lease_seconds"] = {"N": str(int(record["lease_seconds"]))}
     return item
@@ -188,7 +256,9 @@ def holder_view(record, now):
     """A lock record for return values, with its age and idle time by `now`."""
     if record is None:
         return None
+    # The token stays with its run: whoever knows it can renew and release the lock.
     view = {name: value for name, value in record.items() if name != "token"}
+    view["history"] = history_of(record)
     view["age_seconds"] = seconds_since(record.get("acquired_at"), now)
     view["idle_seconds"] = seconds_since(record.get("renewed_at"), now)
     view["expired"] = is_expired(record, now)
@@ -222,28 +292,34 @@ def held_message(app, record, now):
 # Decisions (no AWS call)
 
 
-def plan_acquire(current, run_id, force, now):
+def plan_acquire(current, run_id, force, now, token=None):
     """What acquiring means given the current record: (action, takeover kind).
 
-    action is 'acquire' (free), 'renew' (ours) or 'takeover'; a live lock of someone
-    else without force raises LockHeld.
+    action is 'acquire' (free), 'renew' (this acquisition's: same run id and token) or
+    'takeover'; a live lock of someone else without force raises LockHeld. The same run
+    id without the token is someone else: a run id holds the lock once.
     """
     if current is None:
         return "acquire", None
-    if current.get("run_id") == run_id:
+    if current.get("run_id") == run_id and token and current.get("token") == token:
         return "renew", None
     if is_expired(current, now):
         return "takeover", TAKEOVER_EXPIRED
     if force:
         return "takeover", TAKEOVER_FORCED
-    raise LockHeld(held_message(current.get("app"), current, now), current)
+    message = held_message(current.get("app"), current, now)
+    if current.get("run_id") == run_id:
+        message += ("; that is this run id but another acquisition: acquiring again with the same run_id renews "
+                    "the lock only with the acquisition id that taking it returned (option acquisition)")
+    raise LockHeld(message, current)
 
 
-def plan_release(current, run_id, force, now):
-    """'free' (nothing to release), 'release' (ours) or 'force' (someone else's, force=true)."""
+def plan_release(current, run_id, force, now, token=None):
+    """'free' (nothing to release), 'release' (ours: this run id, and this acquisition when the
+    token is given) or 'force' (someone else's, force=true)."""
     if current is None:
         return "free"
-    if current.get("run_id") == run_id:
+    if current.get("run_id") == run_id and (not token or current.get("token") == token):
         return "release"
     if force:
         return "force"
@@ -317,33 +393,44 @@ def put_if(client, table, record, condition, values=None):
     return written, record if written else from_item(there)
 
 
-def renew_if_held_by(client, table, app, run_id, renewed_at, lease_seconds):
-    """Set renewed_at and lease_seconds if run_id holds the lock.
+def held_condition(run_id, token, values):
+    """The condition 'this run holds the lock', with the token when known; adds its :values."""
+    values[":mine"] = {"S": run_id}
+    if not token:
+        return "run_id = :mine"
+    values[":token"] = {"S": token}
+    return "run_id = :mine AND #token = :token"
+
+
+def renew_if_held_by(client, table, app, run_id, renewed_at, lease_seconds, token=None):
+    """Set renewed_at and lease_seconds if run_id (and, given, its acquisition's token) holds the lock.
 
     (True, the record before the renewal) or (False, the item there).
     """
-    values = {":now": {"S": renewed_at}, ":lease": {"N": str(lease_seconds)}, ":mine": {"S": run_id}}
+    values = {":now": {"S": renewed_at}, ":lease": {"N": str(lease_seconds)}}
+    condition = held_condition(run_id, token, values)
     with _raising_table_missing(table):
         renewed, item = dynamodb_calls.update_item_if(
-            client, table, _key(app), "SET renewed_at = :now, lease_seconds = :lease", "run_id = :mine", values,
-            purpose="renew the deploy lock",
+            client, table, _key(app), "SET renewed_at = :now, lease_seconds = :lease", condition, values,
+            purpose="renew the deploy lock", names={"#token": "token"} if token else None,
         )
     return renewed, from_item(item)
 
 
-def delete_if_held_by(client, table, app, run_id, renewed_at=None):
-    """Delete the lock if run_id holds it (and, given, its renewal is renewed_at).
+def delete_if_held_by(client, table, app, run_id, renewed_at=None, token=None):
+    """Delete the lock if run_id holds it (and, given, its renewal is renewed_at and its token `token`).
 
     (True, deleted record) or (False, item there).
     """
-    condition = "run_id = :holder"
-    values = {":holder": {"S": run_id}}
+    values = {}
+    condition = held_condition(run_id, token, values)
     if renewed_at is not None:
         condition += " AND renewed_at = :renewed"
         values[":renewed"] = {"S": renewed_at}
     with _raising_table_missing(table):
         deleted, item = dynamodb_calls.delete_item_if(client, table, _key(app), condition, values,
-                                                      purpose="release the deploy lock")
+                                                      purpose="release the deploy lock",
+                                                      names={"#token": "token"} if token else None)
     return deleted, from_item(item)
 
 
@@ -407,6 +494,7 @@ def base_result(request, previous, now):
         "takeover": None,
         "took_over_from": None,
         "table_created": False,
+        "acquisition": None,
         "msg": "",
     }
 
@@ -419,6 +507,8 @@ def acquire_result(request, action, kind, before, record, now):
     """The result of an acquire whose `action` (acquire, renew, takeover) succeeded."""
     result = base_result(request, before, now)
     result["lock"] = holder_view(record, now)
+    # What later tasks of the run pass on (option lock.acquisition): renewals and fenced writes check it.
+    result["acquisition"] = record.get("token")
     app, run_id = request["app"], request["run_id"]
     if action == "renew":
         # The holder did not change: a renewal is a heartbeat, not a change.
@@ -449,11 +539,22 @@ def preview_acquire(client, request, now):
     current, table_missing = read_or_missing(client, request)
     if table_missing and not request["create_table"]:
         raise missing_table_error(request["table"])
-    action, kind = plan_acquire(current, request["run_id"], request["force"], now)
-    record = renewed_record(current, request, now) if action == "renew" else new_record(request, now)
+    action, kind = plan_acquire(current, request["run_id"], request["force"], now, request.get("token"))
+    record = planned_record(action, kind, request, current, new_record(request, now), now)
     result = acquire_result(request, action, kind, current, record, now)
+    if action != "renew":
+        result["acquisition"] = None  # nothing was acquired: no id to pass on
     result["table_created"] = table_missing
     return result
+
+
+def planned_record(action, kind, request, current, mine, now):
+    """The record an acquire action leaves: ours renewed, ours new, or ours with the takeover recorded."""
+    if action == "renew":
+        return renewed_record(current, request, now)
+    if action == "takeover":
+        return with_takeover(mine, current, request, kind, now)
+    return mine
 
 
 def write_planned(action, client, request, current, mine, now):
@@ -463,7 +564,8 @@ def write_planned(action, client, request, current, mine, now):
         return put_if(client, table, mine, f"attribute_not_exists({KEY})")
     if action == "renew":
         renewed, there = renew_if_held_by(
-            client, table, request["app"], request["run_id"], mine["renewed_at"], request["lease_seconds"]
+            client, table, request["app"], request["run_id"], mine["renewed_at"], request["lease_seconds"],
+            request.get("token"),
         )
         return renewed, renewed_record(there, request, now) if renewed else there
     # Compare-and-swap on what we observed: of two takers only the first write matches.
@@ -479,7 +581,8 @@ def acquire(client, request, now, check_mode=False):
     """
     if check_mode:
         return preview_acquire(client, request, now)
-    mine = new_record(request, now)
+    fresh = new_record(request, now)
+    mine = fresh
     action, kind, current, table_created = "acquire", None, None, False
     forced_holder = None
     for _attempt in range(MAX_ROUNDS):
@@ -500,7 +603,8 @@ def acquire(client, request, now, check_mode=False):
         # that came in between is not thrown out.
         forced_holder = forced_holder or (current or {}).get("run_id")
         force = request["force"] and current is not None and current.get("run_id") == forced_holder
-        action, kind = plan_acquire(current, request["run_id"], force, now)
+        action, kind = plan_acquire(current, request["run_id"], force, now, request.get("token"))
+        mine = with_takeover(fresh, current, request, kind, now) if action == "takeover" else fresh
     raise LockError(
         f"the deploy lock of app '{request['app']}' changed under each of {MAX_ROUNDS} attempts to acquire it; "
         "other runs are contending for it"
@@ -513,7 +617,14 @@ def not_held_message(app, run_id, record, now):
                  "acquire it again with state=acquired")
     else:
         where = f"it is held by {holder_text(record, now)}"
+        if record.get("run_id") == run_id:
+            where += " (another acquisition with the same run id)"
     return f"run {run_id} does not hold the deploy lock of app '{app}': {where}"
+
+
+def holds(record, run_id, token=None):
+    """Whether the record is run_id's (and, given, this acquisition's)."""
+    return record is not None and record.get("run_id") == run_id and (not token or record.get("token") == token)
 
 
 def renew(client, request, now, check_mode=False):
@@ -522,10 +633,10 @@ def renew(client, request, now, check_mode=False):
     try:
         if check_mode:
             current = read_lock(client, request["table"], app)
-            held = current is not None and current.get("run_id") == run_id
+            held = holds(current, run_id, request.get("token"))
         else:
             held, current = renew_if_held_by(
-                client, request["table"], app, run_id, iso8601(now), request["lease_seconds"]
+                client, request["table"], app, run_id, iso8601(now), request["lease_seconds"], request.get("token")
             )
             if not held and current is None:
                 current = read_lock(client, request["table"], app)
@@ -551,7 +662,7 @@ def release_result(request, plan, before, now):
 
 def preview_release(client, request, now):
     current, _missing = read_or_missing(client, request)
-    plan = plan_release(current, request["run_id"], request["force"], now)
+    plan = plan_release(current, request["run_id"], request["force"], now, request.get("token"))
     return release_result(request, plan, current, now)
 
 
@@ -562,11 +673,11 @@ def release(client, request, now, check_mode=False):
     """
     if check_mode:
         return preview_release(client, request, now)
-    plan, holder, renewed_at = "release", request["run_id"], None
+    plan, holder, renewed_at, token = "release", request["run_id"], None, request.get("token")
     force = request["force"]
     for _attempt in range(MAX_ROUNDS):
         try:
-            done, there = delete_if_held_by(client, request["table"], request["app"], holder, renewed_at)
+            done, there = delete_if_held_by(client, request["table"], request["app"], holder, renewed_at, token)
             if not done and there is None:
                 there = read_lock(client, request["table"], request["app"])
         except TableMissing:
@@ -575,12 +686,13 @@ def release(client, request, now, check_mode=False):
             return release_result(request, plan, there, now)
         # force applies to the holder first observed: one that came in between is not thrown out.
         force = force and plan != "force"
-        plan = plan_release(there, request["run_id"], force, now)
+        plan = plan_release(there, request["run_id"], force, now, request.get("token"))
         if plan == "free":
             return release_result(request, plan, None, now)
         # With force: delete only what we observed, so a fresh holder is not thrown out unseen.
         holder = there.get("run_id")
         renewed_at = there.get("renewed_at") if plan == "force" else None
+        token = there.get("token") if plan == "force" else request.get("token")
     raise LockError(
         f"the deploy lock of app '{request['app']}' changed under each of {MAX_ROUNDS} attempts to release it"
     )
@@ -603,13 +715,19 @@ class LeaseKeeper:
     Renews at most every lease/3 seconds, so a poll loop costs one UpdateItem per third of
     a lease. Raises LockError when the run no longer holds the lock (its lease ran out
     and another run took it over): the caller should stop, since it is no longer alone.
+    With the acquisition's `token` every renewal checks it, so another acquisition under
+    the same run id is not mistaken for this one.
+
+    fence() is the renewal right before a write (fencing.FencedClient calls it): it also
+    refuses the write when the lease left does not cover the write's worst case.
     """
 
-    def __init__(self, client, table, app, run_id, lease_seconds, clock=time.monotonic):
+    def __init__(self, client, table, app, run_id, lease_seconds, clock=time.monotonic, token=None):
         self.client = client
         self.table = table
         self.app = app
         self.run_id = run_id
+        self.token = token or None
         self.lease_seconds = lease_seconds
         self.every = max(1, lease_seconds // 3)
         self.clock = clock
@@ -617,9 +735,25 @@ class LeaseKeeper:
 
     def renew_now(self):
         """Renew at once (a long wait begins); LockError when the run no longer holds the lock."""
-        request = {"app": self.app, "table": self.table, "run_id": self.run_id, "lease_seconds": self.lease_seconds}
+        request = {"app": self.app, "table": self.table, "run_id": self.run_id, "lease_seconds": self.lease_seconds,
+                   "token": self.token}
         renew(self.client, request, utc_now())
         self.last = self.clock()
+
+    def fence(self, operation, worst_case):
+        """The renewal before a write: LockError when the lock was lost, LeaseTooShort when the
+        lease left after it does not exceed the write's worst case (seconds). The lease runs
+        from the moment before the renewal was sent, so the time it took counts as spent."""
+        started = self.clock()
+        self.renew_now()
+        left = self.lease_seconds - (self.clock() - started)
+        if left <= worst_case:
+            raise LeaseTooShort(
+                f"not writing {operation}: the deploy lock of app '{self.app}' has {left:.1f} s of its "
+                f"{self.lease_seconds} s lease left after renewing, not more than the write's worst case of "
+                f"{worst_case:.0f} s (its SDK attempts, timeouts and backoff); give the lock a longer lease "
+                "(lease_seconds, the playbooks' lock_lease) or the clients shorter timeouts (aws_config)"
+            )
 
     def seconds_until_due(self):
         """How long a poll loop may sleep before the next renewal is due (0 when it is)."""

@@ -1,5 +1,6 @@
 """The deploy lock's decisions and records (no AWS involved)."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -48,8 +49,20 @@ def test_a_free_lock_is_acquired():
     assert locking.plan_acquire(None, "run-b", False, NOW) == ("acquire", None)
 
 
-def test_our_own_lock_is_renewed_not_taken_again():
-    assert locking.plan_acquire(record(run_id="run-b"), "run-b", False, NOW) == ("renew", None)
+def test_our_own_acquisition_is_renewed_not_taken_again():
+    assert locking.plan_acquire(record(run_id="run-b"), "run-b", False, NOW, token="t1") == ("renew", None)
+
+
+@pytest.mark.parametrize("token", [None, "", "t2"])
+def test_the_same_run_id_without_its_acquisition_is_another_run(token):
+    # A run id holds the lock once: only the acquisition's token makes acquiring again a renewal.
+    with pytest.raises(locking.LockHeld) as refused:
+        locking.plan_acquire(record(run_id="run-b"), "run-b", False, NOW, token=token)
+    assert "held by alice@ci (run run-b" in str(refused.value)
+    assert "this run id but another acquisition" in str(refused.value)
+    assert locking.plan_acquire(record(run_id="run-b", renewed_ago=301), "run-b", False, NOW, token) == (
+        "takeover", "expired")
+    assert locking.plan_acquire(record(run_id="run-b"), "run-b", True, NOW, token) == ("takeover", "forced")
 
 
 def test_a_live_lock_of_another_run_is_refused_naming_holder_and_age():
@@ -169,8 +182,9 @@ class FakeTable:
 
     def update_item(self, **kwargs):
         self.updates += 1
-        mine = kwargs["ExpressionAttributeValues"][":mine"]["S"]
-        if self.item is None or self.item["run_id"] != mine:
+        values = kwargs["ExpressionAttributeValues"]
+        mine, token = values[":mine"]["S"], values.get(":token", {}).get("S")
+        if self.item is None or self.item["run_id"] != mine or (token and self.item["token"] != token):
             error = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "The conditional request failed"}}
             if self.item is not None:
                 error["Item"] = locking.to_item(self.item)
@@ -263,3 +277,21 @@ def test_force_never_throws_out_a_run_that_took_the_lock_in_between():
     with pytest.raises(locking.LockHeld, match="carol@ci"):
         locking.acquire(table, request(force=True), NOW)
     assert table.item["run_id"] == "run-c"
+
+
+def test_a_takeover_appends_to_the_history_it_found_keeping_the_last_ones():
+    before = dict(record(run_id="run-a", renewed_ago=400), history=json.dumps(
+        [{"run_id": f"run-{n}", "kind": "forced"} for n in range(locking.HISTORY_LIMIT)]))
+    taker = request(run_id="run-b", owner="bob@laptop")
+    taken = locking.with_takeover(locking.new_record(taker, NOW), before, taker, locking.TAKEOVER_EXPIRED, NOW)
+    history = locking.history_of(taken)
+    assert len(history) == locking.HISTORY_LIMIT and history[0]["run_id"] == "run-1"
+    assert history[-1] == {"at": stamp(0), "owner": "bob@laptop", "run_id": "run-b", "kind": "expired",
+                           "from_owner": "alice@ci", "from_run_id": "run-a", "from_reason": "deploy ami-1",
+                           "from_acquired_at": stamp(600), "from_idle_seconds": 400}
+    assert locking.holder_view(taken, NOW)["history"] == history
+
+
+def test_an_unreadable_history_reads_as_none():
+    assert locking.history_of({"history": "{not json"}) == [] and locking.history_of({"history": '{"a": 1}'}) == []
+    assert locking.history_of(None) == []
