@@ -12,7 +12,8 @@ So here DeleteAutoScalingGroup answers at once and starts terminating the group'
 (they drain out of its target groups), and the group stays listed by
 DescribeAutoScalingGroups with Status "Delete in progress" for a seeded time between
 `asg_delete_min_seconds` and `asg_delete_max_seconds` (drawn from the seed and the group's
-name, so a run is repeatable), then it is gone. Meanwhile a second DeleteAutoScalingGroup
+name, so a run is repeatable; read when the group is looked at, so a test may change it while
+a deletion goes on), then it is gone. Meanwhile a second DeleteAutoScalingGroup
 fails with ScalingActivityInProgress, and calls that change the group fail with the
 ValidationError AWS answers for a group pending delete ("The AutoScaling group may not be
 modified while it is pending delete"; AWS does not document the message). A group whose
@@ -53,22 +54,23 @@ def deletion_seconds(fidelity: Fidelity, group_name: str) -> float:
     return random.Random(f"{settings.asg_delete_seed}:{group_name}").uniform(low, high)
 
 
-def _gone_at(group: FakeAutoScalingGroup) -> float | None:
-    return group.__dict__.get("_sandbox_gone_at")
+def _deleted_at(group: FakeAutoScalingGroup) -> float | None:
+    return group.__dict__.get("_sandbox_deleted_at")
 
 
 def is_deleting(group: FakeAutoScalingGroup | None) -> bool:
-    return group is not None and _gone_at(group) is not None
+    return group is not None and _deleted_at(group) is not None
 
 
-def finish_due_deletions() -> list[str]:
-    """Removes every group whose deletion time has passed; their names."""
+def finish_due_deletions(fidelity: Fidelity) -> list[str]:
+    """Removes every group whose deletion time has passed; their names. The time is read from the
+    settings now, so a test can shorten (or lengthen) a deletion under way."""
     now = time.monotonic()
     finished = []
     for _account, _region, backend in autoscaling_backends.iter_backends():
         for name, group in list(backend.autoscaling_groups.items()):
-            gone_at = _gone_at(group)
-            if gone_at is not None and now >= gone_at:
+            deleted_at = _deleted_at(group)
+            if deleted_at is not None and now >= deleted_at + deletion_seconds(fidelity, name):
                 backend.autoscaling_groups.pop(name, None)
                 finished.append(name)
     return finished
@@ -77,7 +79,7 @@ def finish_due_deletions() -> list[str]:
 @patch(AutoScalingResponse, "call_action")
 def call_action(fidelity: Fidelity, original: Any, response: AutoScalingResponse) -> Any:
     # Every Auto Scaling call sees a group whose deletion has finished as gone.
-    finish_due_deletions()
+    finish_due_deletions(fidelity)
     return original(response)
 
 
@@ -92,7 +94,7 @@ def delete_auto_scaling_group(fidelity: Fidelity, original: Any, backend: AutoSc
         return
     _terminate_instances(backend, group)
     group.status = DELETE_IN_PROGRESS
-    group.__dict__["_sandbox_gone_at"] = time.monotonic() + seconds
+    group.__dict__["_sandbox_deleted_at"] = time.monotonic()
 
 
 def _terminate_instances(backend: AutoScalingBackend, group: FakeAutoScalingGroup) -> None:
