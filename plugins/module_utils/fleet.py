@@ -320,6 +320,7 @@ def result(ctx, outcome):
         "actions": ctx.changes.actions,
         "adoptions": ctx.adoptions,
         "kept": ctx.kept,
+        "deletion": ctx.deletion,
         "previous": ctx.previous,
         "other_fleets": other_fleets(ctx),
     }
@@ -349,6 +350,7 @@ def standbys_result(ctx, standbys):
         "actions": ctx.changes.actions,
         "adoptions": ctx.adoptions,
         "kept": ctx.kept,
+        "deletion": None,
         "previous": None,
         "other_fleets": other_fleets(ctx),
         "standbys": standbys,

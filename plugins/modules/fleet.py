@@ -31,8 +31,11 @@ description:
     C(cattle:rollback-until) (now plus O(rollback_window)). Refused while the fleet has a weight above 0.
   - O(state=absent) drains in order - scale to 0 while still in the forward action at weight 0, wait until no target
     is left (the deregistration delay), take the target group out of the forward action, then delete the Auto
-    Scaling group, the target group and the launch template. Refused while the fleet has a weight above 0 - never
-    removes a serving fleet.
+    Scaling group, wait until AWS has really deleted it (C(DeleteAutoScalingGroup) answers at once and the group stays
+    C(Delete in progress) while its instances terminate), then delete the target group and the launch template. A
+    group already C(Delete in progress) (an earlier or concurrent run) is waited for, not deleted again. Refused while
+    the fleet has a weight above 0 - never removes a serving fleet. O(state=present) and O(state=disabled) refuse a
+    fleet whose group is being deleted.
   - A create whose answer was lost is adopted on the retry or the next run (the names are deterministic), never
     duplicated. O(adopt_asg) takes over an Auto Scaling group (and target group) this collection did not create, as the
     first blue - see docs/fleets.md.
@@ -98,7 +101,8 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds to wait for health (O(state=present)) or for the drain (O(state=absent)).
+      - Seconds to wait for health (O(state=present)), or with O(state=absent) for the drain and then, as long again
+        at most, for the Auto Scaling group's deletion.
       - The health gate fails sooner when Auto Scaling reports failed launches (C(failure=launch)) or has replaced
         as many instances as the fleet wants for failing the load balancer's health check (C(failure=health)).
     type: int
@@ -423,6 +427,32 @@ kept:
   returned: always
   type: list
   elements: str
+deletion:
+  description: What O(state=absent) deleted; null when there was nothing to delete, and with O(standbys) (each retired
+    fleet has its own).
+  returned: always
+  type: dict
+  contains:
+    auto_scaling_group:
+      description: V(deleted) (deleted by this run, which waited until AWS had finished), V(was being deleted) (found
+        C(Delete in progress), waited for, not deleted again), V(absent) (AWS no longer knew it), V(would be deleted)
+        in check mode, or null when the fleet had no group.
+      type: str
+    waited_seconds:
+      description: Seconds the run waited for AWS to finish deleting the group.
+      type: float
+    target_group:
+      description: V(deleted), V(absent), V(would be deleted) in check mode, or null when there was none.
+      type: str
+    launch_template:
+      description: V(deleted), V(absent), V(kept) (not created by this collection), V(would be deleted) in check
+        mode, or null when there was none.
+      type: str
+  sample:
+    auto_scaling_group: deleted
+    waited_seconds: 42.5
+    target_group: deleted
+    launch_template: deleted
 lock:
   description: With O(lock.acquire), M(cattle.immutable.deploy_lock)'s result of taking the lock (C(msg), C(took_over),
     C(takeover), C(took_over_from), C(lock), ...); else null.
@@ -489,7 +519,8 @@ standbys:
   type: dict
   contains:
     retired:
-      description: The fleets retired, in order - C(fleet_id), C(name), C(rollback_until) and C(actions).
+      description: The fleets retired, in order - C(fleet_id), C(name), C(rollback_until), C(actions) and C(deletion)
+        (as the top-level RV(deletion) of one fleet).
       type: list
       elements: dict
     kept:

@@ -307,6 +307,30 @@ def test_terminate_refuses_a_live_lock_and_gives_its_own_back_after_a_failure(si
     assert stats(retried, "cattle_terminate")["took_over_lock_from"] is None and site.lock() is None
 
 
+def test_terminate_cut_short_while_aws_deletes_a_group_leaves_nothing_behind_after_the_next_terminate(site, aws_env, aws):
+    site.deploy(aws_env, image_id=site.images[0])
+    site.deploy(aws_env, image_id=site.images[1], rollback_window=0)
+    blue, green = fleet_name(site, site.images[0]), fleet_name(site, site.images[1])
+    # AWS takes minutes to delete a group; here longer than the first run may wait.
+    aws.control.set_fidelity(asg_delete_min_seconds=60, asg_delete_max_seconds=60)
+
+    cut_short = site.run("terminate.yml", aws_env, wait_timeout=3)
+
+    message = failure(cut_short)
+    assert f"Auto Scaling group {blue} still exists" in message and "Delete in progress" in message, message
+    assert site.groups()[blue]["Status"] == "Delete in progress" and site.lock() is None
+    assert blue in site.target_groups() and blue in site.launch_templates()
+    # AWS finishes the deletion before the next run: the group is gone, its target group and template are not.
+    aws.control.set_fidelity(asg_delete_min_seconds=0, asg_delete_max_seconds=0)
+
+    finished = site.run("terminate.yml", aws_env)
+
+    assert not finished.failed, finished.explain()
+    assert stats(finished, "cattle_terminate")["retired_fleets"] == [blue]
+    assert sorted(site.groups()) == [green] and site.launch_templates() == [green]
+    assert blue not in site.target_groups() and site.lock() is None
+
+
 def test_terminate_keeps_a_standby_inside_its_window(site, aws_env):
     site.deploy(aws_env, image_id=site.images[0])
     site.deploy(aws_env, image_id=site.images[1], rollback_window=3600)

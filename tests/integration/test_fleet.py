@@ -1,5 +1,7 @@
 """cattle.immutable.fleet through real ansible-playbook runs against the sandbox."""
 
+import time
+
 import pytest
 
 from fixtures.ansible import REPO_ROOT, run_playbook
@@ -328,6 +330,82 @@ def test_absent_in_check_mode_lists_the_steps_and_changes_nothing(playbook, app,
     assert app.resources() == before and writes_in(aws.control.counters()) == {}
 
 
+def test_absent_waits_until_aws_has_deleted_the_group_then_deletes_its_target_group_and_template(playbook, app, aws):
+    created = fleet(playbook, app, image_id=app.image)
+    name = created["fleet_name"]
+    aws.control.set_fidelity(asg_delete_min_seconds=1.5, asg_delete_max_seconds=1.5)
+    aws.control.reset_counters()
+
+    run = run_fleet(playbook, app.definition, fleet_id=created["fleet_id"], state="absent")
+
+    assert not run.failed, run.explain()
+    counters = aws.control.counters()
+    deletion = run.result("fleet")["deletion"]
+    assert deletion["auto_scaling_group"] == "deleted" and deletion["waited_seconds"] >= 1.5, deletion
+    assert (deletion["target_group"], deletion["launch_template"]) == ("deleted", "deleted")
+    assert any(f"{name}: Delete in progress" in line for line in run.progress), run.progress
+    assert app.group(name) is None and name not in app.target_groups() and name not in app.launch_templates()
+    assert counters["autoscaling:DeleteAutoScalingGroup"] == 1
+    # The stage's groups read once, then the deletion looked at 0.5, 1.25 and 2.4 s after the call.
+    assert counters["autoscaling:DescribeAutoScalingGroups"] <= 4, counters
+
+
+def test_a_group_already_delete_in_progress_is_waited_for_and_not_deleted_again(playbook, app, aws, autoscaling):
+    created = fleet(playbook, app, image_id=app.image)
+    name = created["fleet_name"]
+    aws.control.set_fidelity(asg_delete_min_seconds=60, asg_delete_max_seconds=60)
+    asked = time.monotonic()
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    # Gone 12 s from now: long enough for the run to start and find it being deleted.
+    until_gone = time.monotonic() - asked + 12
+    aws.control.set_fidelity(asg_delete_min_seconds=until_gone, asg_delete_max_seconds=until_gone)
+    aws.control.reset_counters()
+
+    finished = fleet(playbook, app, fleet_id=created["fleet_id"], state="absent")
+
+    counters = aws.control.counters()
+    assert finished["deletion"]["auto_scaling_group"] == "was being deleted", finished["deletion"]
+    assert finished["deletion"]["waited_seconds"] > 0
+    assert finished["actions"][1:] == [f"wait for Auto Scaling group {name}, already being deleted",
+                                       f"delete target group {name}", f"delete launch template {name}"], finished["actions"]
+    assert "autoscaling:DeleteAutoScalingGroup" not in counters and "autoscaling:UpdateAutoScalingGroup" not in counters
+    assert app.group(name) is None and name not in app.target_groups() and name not in app.launch_templates()
+
+
+def test_absent_cut_short_by_its_timeout_keeps_target_group_and_template_for_the_next_run(playbook, app, aws):
+    created = fleet(playbook, app, image_id=app.image)
+    name = created["fleet_name"]
+    aws.control.set_fidelity(asg_delete_min_seconds=60, asg_delete_max_seconds=60)
+
+    cut_short = run_fleet(playbook, app.definition, fleet_id=created["fleet_id"], state="absent", wait_timeout=2)
+
+    assert cut_short.failed
+    message = cut_short.result("fleet")["msg"]
+    assert f"Auto Scaling group {name} still exists after" in message and "Delete in progress" in message, message
+    assert "target group and launch template were kept" in message and cut_short.result("fleet")["failure"] == "timeout"
+    assert app.group(name)["Status"] == "Delete in progress"
+    assert name in app.target_groups() and name in app.launch_templates()
+    aws.control.set_fidelity(asg_delete_min_seconds=0, asg_delete_max_seconds=0)  # AWS finished meanwhile
+
+    finished = fleet(playbook, app, fleet_id=created["fleet_id"], state="absent")
+
+    assert finished["deletion"] == {"auto_scaling_group": None, "waited_seconds": None,
+                                    "target_group": "deleted", "launch_template": "deleted"}
+    assert app.group(name) is None and name not in app.target_groups() and name not in app.launch_templates()
+
+
+def test_a_fleet_being_deleted_is_refused_by_present_naming_why(playbook, app, autoscaling, aws):
+    created = fleet(playbook, app, image_id=app.image)
+    aws.control.set_fidelity(asg_delete_min_seconds=30, asg_delete_max_seconds=30)
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName=created["fleet_name"], ForceDelete=True)
+    before = app.resources()
+
+    result = refused(playbook, app, image_id=app.image)
+
+    assert "is being deleted" in result["msg"] and "nothing was changed" in result["msg"], result["msg"]
+    assert app.resources() == before
+
+
 def test_absent_refuses_to_remove_a_serving_fleet(playbook, app):
     created = fleet(playbook, app, image_id=app.image)
     app.set_weights({app.legacy: 0, app.target_groups()[created["fleet_name"]]: 5})
@@ -346,6 +424,8 @@ def test_absent_refuses_to_remove_a_serving_fleet(playbook, app):
 def test_absent_with_standbys_retires_expired_standbys_only_in_one_stage_read(playbook, app, aws):
     image_2 = register_image(app.ec2, "web-0000000000000002", {"cattle:app": "web"})
     image_3 = register_image(app.ec2, "web-0000000000000003", {"cattle:app": "web"})
+    # One look for the group's deletion per retired fleet: deleted before the first look, 0.5 s after the call.
+    aws.control.set_fidelity(asg_delete_min_seconds=0.2, asg_delete_max_seconds=0.2)
     expired = fleet(playbook, app, image_id=app.image, desired_capacity=1)
     waiting = fleet(playbook, app, image_id=image_2, desired_capacity=1)
     live = fleet(playbook, app, image_id=image_3, desired_capacity=1)
@@ -365,8 +445,9 @@ def test_absent_with_standbys_retires_expired_standbys_only_in_one_stage_read(pl
     names = [group["AutoScalingGroupName"] for group in app.groups()]
     assert sorted(names) == sorted([waiting["fleet_name"], live["fleet_name"]])
     assert expired["fleet_name"] not in app.target_groups() and expired["fleet_name"] not in app.launch_templates()
-    # The stage's fleets and the listener are read once for every fleet chosen.
-    assert counters["autoscaling:DescribeAutoScalingGroups"] == 1, counters
+    # The stage's fleets and the listener are read once for every fleet chosen (the second look is the deletion's).
+    assert counters["autoscaling:DescribeAutoScalingGroups"] == 2, counters
+    assert standbys["retired"][0]["deletion"]["auto_scaling_group"] == "deleted"
     assert counters["elasticloadbalancing:DescribeListeners"] == 1, counters
     assert fleet(playbook, app, state="absent", standbys="expired")["changed"] is False
 

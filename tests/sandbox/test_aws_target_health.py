@@ -193,3 +193,31 @@ def test_an_instance_terminated_by_the_user_is_replaced_in_the_target_group(
     after = states(elbv2, group)
     assert after.pop(original) == "draining"
     assert list(after.values()) == ["initial"]
+
+
+def test_a_target_in_a_zone_the_load_balancer_does_not_serve_is_unused_until_the_zone_is_enabled(
+    aws, ec2, elbv2, alb, aws_network, image_id
+):
+    group = make_target_group(elbv2, aws_network)
+    forward_to(elbv2, alb, (group, 1))
+    outside = ec2.create_subnet(VpcId=aws_network.vpc_id, CidrBlock="10.20.9.0/24",
+                                AvailabilityZone="us-east-1c")["Subnet"]["SubnetId"]
+    [served] = run_instances(ec2, image_id, aws_network, 1)
+    [unserved] = [i["InstanceId"] for i in ec2.run_instances(
+        ImageId=image_id, MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=outside)["Instances"]]
+
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": served}, {"Id": unserved}])
+
+    described = {d["Target"]["Id"]: d["TargetHealth"]
+                 for d in elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]}
+    assert described[unserved] == {"State": "unused", "Reason": "Target.NotInUse", "Description":
+                                   "Target is in an Availability Zone that is not enabled for the load balancer"}
+    eventually(lambda: health(elbv2, group)[served] == ("healthy", None))
+    assert health(elbv2, group)[unserved] == ("unused", "Target.NotInUse")
+
+    elbv2.set_subnets(LoadBalancerArn=alb, Subnets=aws_network.subnet_ids + [outside])
+
+    assert health(elbv2, group)[unserved][0] in ("initial", "healthy")
+    aws.control.set_fidelity(report_targets_outside_enabled_zones=False)
+    elbv2.set_subnets(LoadBalancerArn=alb, Subnets=aws_network.subnet_ids)
+    assert health(elbv2, group)[unserved][0] != "unused"

@@ -15,8 +15,18 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.cattle.immutable.plugins.module_utils._aws import common
 
 ErrorHandler = common.error_handler()
-# DeleteAutoScalingGroup answers ValidationError for a group that is not there.
-GroupErrorHandler = common.error_handler(["ValidationError"])
+
+# What AWS answers about a group's deletion. AWS's ValidationError covers many refusals; a
+# group that does not exist is the one whose message starts "AutoScalingGroup name not found"
+# (in full: "AutoScalingGroup name not found - AutoScalingGroup 'NAME' not found").
+GROUP_NOT_FOUND = "AutoScalingGroup name not found"
+# AutoScalingGroup.Status while DeleteAutoScalingGroup goes on ("The current state of the
+# group when the DeleteAutoScalingGroup operation is in progress", API Reference).
+DELETE_IN_PROGRESS = "Delete in progress"
+# A group being deleted refuses another delete with ScalingActivityInProgress, and a change
+# with a ValidationError saying it "is pending delete".
+PENDING_DELETE = "pending delete"
+DELETE_STARTED, ALREADY_DELETING, GROUP_ABSENT = "started", "already deleting", "absent"
 
 
 def describe_groups(autoscaling, filters=(), purpose="list auto scaling groups"):
@@ -62,12 +72,43 @@ def update_group(autoscaling, name, **settings):
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **settings)
 
 
-@GroupErrorHandler.deletion_error_handler("delete the Auto Scaling group")
+def being_deleted(group):
+    """Whether DescribeAutoScalingGroups shows the group "Delete in progress"."""
+    return (group or {}).get("Status") == DELETE_IN_PROGRESS
+
+
+def group_not_found(error):
+    """A ClientError saying the group does not exist (and no other ValidationError)."""
+    answer = error.response.get("Error", {})
+    return answer.get("Code") == "ValidationError" and (answer.get("Message") or "").startswith(GROUP_NOT_FOUND)
+
+
+def deletion_under_way(error):
+    """A ClientError saying the group is being deleted already (a second delete, or a change)."""
+    answer = error.response.get("Error", {})
+    return answer.get("Code") == "ScalingActivityInProgress" or (
+        answer.get("Code") == "ValidationError" and PENDING_DELETE in (answer.get("Message") or ""))
+
+
+@ErrorHandler.common_error_handler("delete the Auto Scaling group")
 @common.RETRY
 def delete_group(autoscaling, name, force=False):
-    """force: instances still terminating (drained, scaled to 0) go with the group, no wait for them."""
-    autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=force)
-    return True
+    """Asks AWS to delete the group, which goes on after the answer (the group is then "Delete in
+    progress"): DELETE_STARTED; ALREADY_DELETING when a deletion is under way (another run's, or
+    ours whose answer was lost and retried); GROUP_ABSENT when there is no such group. Any other
+    error (another ValidationError included) is raised.
+
+    force: instances still terminating (drained, scaled to 0) go with the group.
+    """
+    try:
+        autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=force)
+    except is_boto3_error_code(["ValidationError", "ScalingActivityInProgress"]) as error:
+        if group_not_found(error):
+            return GROUP_ABSENT
+        if deletion_under_way(error):
+            return ALREADY_DELETING
+        raise
+    return DELETE_STARTED
 
 
 @ErrorHandler.common_error_handler("attach the target group to the Auto Scaling group")

@@ -251,10 +251,12 @@ def delete_launch_template(ec2, template_id):
 
 @ErrorHandler.common_error_handler("list launch templates")
 @common.RETRY
-def describe_launch_templates(ec2):
-    """Every launch template of the account and region, all pages."""
+def describe_launch_templates(ec2, tags=None):
+    """Every launch template of the account and region carrying every one of `tags` ({key: value};
+    all without), all pages."""
+    filters = [{"Name": "tag:" + key, "Values": [value]} for key, value in sorted((tags or {}).items())]
     paginator = ec2.get_paginator("describe_launch_templates")
-    return paginator.paginate().build_full_result()["LaunchTemplates"]
+    return paginator.paginate(**({"Filters": filters} if filters else {})).build_full_result()["LaunchTemplates"]
 
 
 @LaunchTemplateErrorHandler.list_error_handler("list launch template versions", [])

@@ -243,6 +243,8 @@ class Context:
         self.previous = None
         self.adoptions = []
         self.kept = []
+        # What state=absent deleted and how long it waited for the group to go (states.delete_resources).
+        self.deletion = None
 
     # Clients are made on first use: a boto3 client costs time to build (EC2's above all).
     @property

@@ -8,11 +8,17 @@ The fleets are chosen from what the module reads anyway (the stage's Auto Scalin
 found by their app and stage tags, and the listener), so retiring them costs no call more
 than retiring one fleet named by its id: terminate.yml needs no deployment_info first.
 Chosen: fleets tagged disabled whose rollback window has passed (or every disabled one
-with standbys=all), and fleets an interrupted retirement left at desired capacity 0.
+with standbys=all), fleets an interrupted retirement left at desired capacity 0 (or "Delete
+in progress"), and fleets whose group is gone but whose launch template is not (a retirement
+stopped while AWS was deleting the group).
 Never a fleet with a weight above 0 (the drain of each one refuses it too).
 """
 
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
+from ansible_collections.cattle.immutable.plugins.module_utils._aws import ec2 as ec2_calls
+from ansible_collections.cattle.immutable.plugins.module_utils._common import naming
 from ansible_collections.cattle.immutable.plugins.module_utils._common.timestamps import parse_iso8601, utc_now
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import spec as fleet_spec
 from ansible_collections.cattle.immutable.plugins.module_utils._fleet import states as fleet_states
@@ -34,11 +40,11 @@ def retire(ctx, guarded, fleet_result):
     guarded(ctx, work, build_result) runs one step the way the module runs a single fleet, so a
     failure says what was done; fleet_result builds one fleet's result.
     """
-    guarded(ctx, lambda: locate_stage(ctx), lambda _ctx, _outcome: None)
+    leftovers = guarded(ctx, lambda: locate_stage(ctx), lambda _ctx, outcome: outcome["leftovers"])
     chosen, kept, live = choose(ctx, utc_now())
     retired = []
-    for group in chosen:
-        one = fleet_context(ctx, group)
+    for fleet, group in [(fleet_spec.asg_tags(group)[fleet_spec.TAG_FLEET], group) for group in chosen] + leftovers:
+        one = fleet_context(ctx, fleet)
         try:
             done = guarded(one, lambda: drain_and_delete(one), fleet_result)
         except FleetError as error:
@@ -48,15 +54,29 @@ def retire(ctx, guarded, fleet_result):
         ctx.kept.extend(one.kept)
         ctx.weights = one.weights
         retired.append({"fleet_id": done["fleet_id"], "name": done["fleet_name"],
-                        "rollback_until": fleet_spec.asg_tags(group).get(fleet_spec.TAG_ROLLBACK_UNTIL),
-                        "actions": done["actions"]})
+                        "rollback_until": fleet_spec.asg_tags(group or {}).get(fleet_spec.TAG_ROLLBACK_UNTIL),
+                        "actions": done["actions"], "deletion": done["deletion"]})
     return {"retired": retired, "kept": kept, "live": live}
 
 
 def locate_stage(ctx):
     find_app_groups(ctx)
     find_listener(ctx)
-    return {}
+    return {"leftovers": [(fleet, None) for fleet in left_behind(ctx)]}
+
+
+def left_behind(ctx):
+    """Fleets whose launch template outlived their Auto Scaling group: a retirement stopped after AWS
+    had deleted the group (it answers DeleteAutoScalingGroup at once and deletes later) but before the
+    target group and launch template went. One DescribeLaunchTemplates of the stage's templates."""
+    tags = {naming.TAG_APP: ctx.app, fleet_spec.TAG_STAGE: ctx.stage, naming.TAG_MANAGED_BY: naming.MANAGED_BY_VALUE}
+    with_group = set(fleet_spec.asg_tags(group).get(fleet_spec.TAG_FLEET) for group in ctx.app_groups)
+    fleets = []
+    for template in ec2_calls.describe_launch_templates(ctx.ec2, tags):
+        fleet = boto3_tag_list_to_ansible_dict(template.get("Tags") or []).get(fleet_spec.TAG_FLEET)
+        if fleet and fleet not in with_group and fleet not in fleets:
+            fleets.append(fleet)
+    return sorted(fleets)
 
 
 def weight_of_group(ctx, group):
@@ -93,9 +113,9 @@ def choose(ctx, now):
     return chosen, kept, live
 
 
-def fleet_context(ctx, group):
+def fleet_context(ctx, fleet):
     """A run of state=absent on one fleet, knowing what the stage's run already read."""
-    params = dict(ctx.params, fleet_id=fleet_spec.asg_tags(group)[fleet_spec.TAG_FLEET], standbys=None)
+    params = dict(ctx.params, fleet_id=fleet, standbys=None)
     one = Context(params, ctx.clients, ctx.definition, ctx.stage_def, ctx.check_mode, ctx.progress_path)
     one.lease = ctx.lease
     one.app_groups = ctx.app_groups

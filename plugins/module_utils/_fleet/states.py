@@ -350,7 +350,15 @@ def wait_for_health(ctx, desired):
         )
 
 
+def refuse_if_deleting(ctx, doing):
+    """A group AWS is deleting refuses every change ("pending delete"): say so before the first write."""
+    if autoscaling_calls.being_deleted(ctx.group):
+        raise Refusal("fleet {0} is being deleted (its Auto Scaling group is {1!r}): cannot {2} it; once it is gone, "
+                      "run again; {3}".format(ctx.label, autoscaling_calls.DELETE_IN_PROGRESS, doing, UNCHANGED))
+
+
 def ensure_present(ctx):
+    refuse_if_deleting(ctx, "create or update")
     if ctx.adopted:
         return ensure_adopted_present(ctx)
     if ctx.params.get("image_id"):
@@ -412,6 +420,7 @@ def ensure_disabled(ctx):
     if ctx.target_group is None:
         raise Refusal("fleet {0} has no target group: it cannot stay registered and health-checked; {1}".format(
             ctx.label, UNCHANGED))
+    refuse_if_deleting(ctx, "disable")
     refuse_if_serving(ctx, "disable")
     ensure_in_listener(ctx)
     desired = ctx.params.get("desired_capacity") or ctx.group["DesiredCapacity"]
@@ -451,7 +460,8 @@ def ensure_absent(ctx):
     if ctx.group is None and ctx.target_group is None and ctx.launch_template is None:
         return {}
     refuse_if_serving(ctx, "remove")
-    scale_to_zero(ctx)
+    if not autoscaling_calls.being_deleted(ctx.group):
+        scale_to_zero(ctx)
     if not ctx.check_mode:
         wait_for_drain(ctx)
     renew_lease(ctx, DRAINING_LEFT)
@@ -507,16 +517,63 @@ def remove_from_listener(ctx):
 
 
 def delete_resources(ctx):
+    """The group, then (once AWS has really deleted it) its target group and launch template."""
+    deletion = {"auto_scaling_group": None, "waited_seconds": None, "target_group": None, "launch_template": None}
+    ctx.deletion = deletion
     if ctx.group is not None:
-        ctx.changes.run("delete Auto Scaling group {0}".format(ctx.names["asg"]),
-                        autoscaling_calls.delete_group, ctx.autoscaling, ctx.names["asg"], force=True)
+        delete_group(ctx, deletion)
     if ctx.target_group is not None:
-        ctx.changes.run("delete target group {0}".format(ctx.target_group["TargetGroupName"]),
-                        elbv2_calls.delete_target_group, ctx.elbv2, ctx.target_group["TargetGroupArn"])
+        deleted = ctx.changes.run("delete target group {0}".format(ctx.target_group["TargetGroupName"]),
+                                  elbv2_calls.delete_target_group, ctx.elbv2, ctx.target_group["TargetGroupArn"])
+        deletion["target_group"] = outcome_of(ctx, deleted)
     template = ctx.launch_template
     if template is not None:
         if ctx.launch_template_ours:
-            ctx.changes.run("delete launch template {0}".format(template["LaunchTemplateName"]),
-                            ec2_calls.delete_launch_template, ctx.ec2, template["LaunchTemplateId"])
+            deleted = ctx.changes.run("delete launch template {0}".format(template["LaunchTemplateName"]),
+                                      ec2_calls.delete_launch_template, ctx.ec2, template["LaunchTemplateId"])
+            deletion["launch_template"] = outcome_of(ctx, deleted)
         else:
+            deletion["launch_template"] = "kept"
             ctx.kept.append("launch template {0} (not created by cattle.immutable)".format(template["LaunchTemplateName"]))
+
+
+def outcome_of(ctx, deleted):
+    """A deletion call's answer as the result says it: True deleted, None it was gone already."""
+    if ctx.check_mode:
+        return "would be deleted"
+    return "deleted" if deleted else "absent"
+
+
+GROUP_OUTCOMES = {autoscaling_calls.DELETE_STARTED: "deleted", autoscaling_calls.ALREADY_DELETING: "was being deleted",
+                  autoscaling_calls.GROUP_ABSENT: "absent"}
+
+
+def delete_group(ctx, deletion):
+    """DeleteAutoScalingGroup returns while AWS goes on deleting ("Delete in progress"): wait until the group
+    is gone, since its instances are still terminating. A group already being deleted is waited for, not
+    deleted again."""
+    name = ctx.names["asg"]
+    if autoscaling_calls.being_deleted(ctx.group):
+        answer = autoscaling_calls.ALREADY_DELETING
+        ctx.changes.note("wait for Auto Scaling group {0}, already being deleted".format(name))
+    else:
+        answer = ctx.changes.run("delete Auto Scaling group {0}".format(name),
+                                 autoscaling_calls.delete_group, ctx.autoscaling, name, force=True)
+    if ctx.check_mode:
+        deletion["auto_scaling_group"] = "would be deleted"
+        return
+    deletion["auto_scaling_group"] = GROUP_OUTCOMES[answer]
+    if answer == autoscaling_calls.GROUP_ABSENT:
+        return
+    calls = {"group": lambda: autoscaling_calls.describe_group(ctx.autoscaling, name), "lease": ctx.lease}
+    progress = fleet_wait.Progress(ctx.progress_path, ctx.label)
+    left = ("Auto Scaling group {0} is being deleted; its target group and launch template were kept: "
+            "re-run state=absent to finish".format(name))
+    try:
+        deletion["waited_seconds"] = fleet_wait.wait_deleted(
+            calls, ctx.label, name, ctx.params["wait_timeout"], progress,
+            just_asked=answer == autoscaling_calls.DELETE_STARTED)
+    except locking.LockError as error:
+        raise lock_lost(ctx, error, left)
+    except fleet_wait.WaitTimeout as error:
+        raise FleetError("{0}. {1}. Done: {2}".format(error, left, ctx.changes.done()), failure="timeout")

@@ -2,7 +2,7 @@
 # Copyright: cattle.immutable contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Waiting on a fleet: the health gate of `present` and the drain of `absent`.
+"""Waiting on a fleet: the health gate of `present`; the drain and the group's deletion of `absent`.
 
 Polls back off from a quarter second to five seconds: one DescribeAutoScalingGroups and
 one DescribeTargetHealth a round at most, far inside ELB's describe budget (a bucket of
@@ -285,6 +285,43 @@ def drain_detail(targets, instances):
     if targets:
         return ", ".join("{0} {1}".format(target["id"], target["state"]) for target in targets)
     return "instances still in the group: " + ", ".join(instances or [])
+
+
+# ---------------------------------------------------------------------------------------
+# The deletion of the Auto Scaling group, which AWS carries on after DeleteAutoScalingGroup answers.
+
+# AWS takes tens of seconds to minutes: poll from half a second, backing off to ten.
+DELETE_FIRST_DELAY = 0.5
+DELETE_MAX_DELAY = 10.0
+
+
+def deletion_waiter(timeout, sleep=time.sleep, clock=time.monotonic):
+    return waiter.Waiter(timeout, DELETE_FIRST_DELAY, BACKOFF, DELETE_MAX_DELAY, sleep=sleep, clock=clock)
+
+
+def wait_deleted(calls, fleet, group_name, timeout, progress, just_asked=True, poller=None):
+    """Wait until DescribeAutoScalingGroups no longer lists the group; the seconds it took.
+
+    calls: {"group": () -> the group or None, optionally "lease": a locking.LeaseKeeper}.
+    just_asked: the deletion was asked for a moment ago, so the first look waits one pause
+    (it would find the group still there). Raises WaitTimeout at the deadline.
+    """
+    poller = poller or deletion_waiter(timeout)
+    if just_asked:
+        poller.pause(keep_lease(calls, first=True))
+    while True:
+        group = calls["group"]()
+        if group is None:
+            progress.say("Auto Scaling group {0} deleted, {1:.0f} s".format(group_name, poller.elapsed()), force=True)
+            return round(poller.elapsed(), 1)
+        status = group.get("Status") or "not being deleted"
+        progress.say("Auto Scaling group {0}: {1}, {2:.0f} s".format(group_name, status, poller.elapsed()),
+                     key=("deleting", status))
+        if poller.expired():
+            raise WaitTimeout(
+                "fleet {0}: Auto Scaling group {1} still exists after {2:.0f} s (wait_timeout {3}), its status: "
+                "{4}".format(fleet, group_name, poller.elapsed(), timeout, status))
+        poller.pause(keep_lease(calls, first=poller.rounds == 0 and not just_asked))
 
 
 def target_states(elbv2, tg_arn):

@@ -28,7 +28,8 @@ DEFAULT_REASONS = {
 # image_content wraps images' patches of the same methods, so it comes after it;
 # idempotency wraps them all, so a replayed create touches nothing.
 PATCH_MODULES = ("target_health", "listener_actions", "autoscaling", "images", "image_content", "live_launches",
-                 "alb_traffic", "run_command", "iam_policies", "paging", "security_groups", "idempotency")
+                 "alb_traffic", "run_command", "iam_policies", "paging", "security_groups", "asg_deletion",
+                 "idempotency")
 DEFAULT_LAUNCH_FAILURE = "Launching EC2 instance failed (made to fail by the sandbox)."
 
 
@@ -42,6 +43,8 @@ class FidelitySettings:
     target_health_timeline: bool = True
     # Targets of a group no listener or rule forwards to are `unused`.
     report_unused_target_groups: bool = True
+    # Instance targets in a zone none of the group's load balancers has enabled are `unused`.
+    report_targets_outside_enabled_zones: bool = True
     # Deregistered targets are `draining` for deregistration_delay.timeout_seconds.
     drain_deregistered_targets: bool = True
     # CreateAutoScalingGroup with a taken name fails with AlreadyExists.
@@ -56,6 +59,11 @@ class FidelitySettings:
     ssm_registration_seconds: float = 3.0
     # Seconds after SendCommand during which GetCommandInvocation answers InvocationDoesNotExist.
     ssm_invocation_hidden_seconds: float = 1.0
+    # A deleted Auto Scaling group stays "Delete in progress" for a time drawn between these
+    # (seeded by asg_delete_seed and the group's name), then is gone (asg_deletion.py); 0 and 0: at once.
+    asg_delete_min_seconds: float = 0.2
+    asg_delete_max_seconds: float = 0.8
+    asg_delete_seed: int = 0
 
     def updated(self, changes: dict[str, Any]) -> "FidelitySettings":
         known = {field.name: field for field in dataclasses.fields(self)}

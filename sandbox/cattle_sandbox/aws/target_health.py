@@ -5,6 +5,9 @@
   the later of its registration and the group coming into use.
 - A target of a group nothing forwards to is `unused` (Target.NotInUse): AWS never
   health-checks it.
+- An instance target in an Availability Zone that none of the group's load balancers has
+  enabled is `unused` (Target.NotInUse) too, for as long as its zone is not enabled (see
+  `_outside_enabled_zones`).
 - A deregistered target (also an instance terminated by Auto Scaling or by the user)
   stays `draining` for the group's deregistration_delay.timeout_seconds, then is gone.
 - A target that is a live instance (live_instances.py) is health-checked for real, over
@@ -28,6 +31,7 @@ from .fidelity import Fidelity
 from .patching import patch
 
 NOT_IN_USE = ("Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
+ZONE_NOT_ENABLED = ("Target.NotInUse", "Target is in an Availability Zone that is not enabled for the load balancer")
 DRAINING = ("Target.DeregistrationInProgress", "Target deregistration is in progress")
 INITIAL = ("Elb.InitialHealthChecking", "Initial health checks in progress")
 GONE_INSTANCE_STATES = ("shutting-down", "terminated")
@@ -199,6 +203,8 @@ def _registered_health(
         return as_moto_sees_it  # for example a stopped instance: moto already says why
     if settings.report_unused_target_groups and not _backend_of(group)._any_listener_using(group.arn):
         return _status(target, group, "unused", NOT_IN_USE)
+    if settings.report_targets_outside_enabled_zones and _outside_enabled_zones(group, target, ec2_backend):
+        return _status(target, group, "unused", ZONE_NOT_ENABLED)
     override = fidelity.health_override_for(group.arn, group.name, target["Id"])
     if override is not None:
         return _status(target, group, override.state, (override.reason, override.description))
@@ -209,6 +215,37 @@ def _registered_health(
     if settings.target_health_timeline and _still_initial(group, target["Id"], settings.target_healthy_after):
         return _status(target, group, "initial", INITIAL)
     return as_moto_sees_it
+
+
+def _outside_enabled_zones(group: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any) -> bool:
+    """Whether an instance target sits in a zone none of the group's load balancers serves.
+
+    AWS, Elastic Load Balancing API Reference, "TargetHealth", Reason: "Target.NotInUse - The
+    target group is not used by any load balancer or the target is in an Availability Zone
+    that is not enabled for its load balancer." A load balancer's zones are those of its
+    subnets (SetSubnets changes them), so this is decided at every look, not at registration.
+    """
+    target_id = target["Id"]
+    if not target_id.startswith("i-"):
+        return False
+    instance = ec2_backend.get_instance_by_id(target_id)
+    if instance is None:
+        return False
+    zone = instance.placement.zone
+    enabled = _enabled_zones(_backend_of(group), group.arn)
+    return bool(enabled) and zone not in enabled
+
+
+def _enabled_zones(backend: ELBv2Backend, group_arn: str) -> set[str]:
+    """The zones of every load balancer with a listener or rule forwarding to the group."""
+    zones: set[str] = set()
+    for balancer in backend.load_balancers.values():
+        for listener in balancer.listeners.values():
+            if any(group_arn in backend._get_target_group_arns_from(action_data=action.data)
+                   for rule in listener.rules.values() for action in rule.actions):
+                zones.update(subnet.availability_zone for subnet in balancer.subnets)
+                break
+    return zones
 
 
 def _still_initial(group: FakeTargetGroup, target_id: str, healthy_after: float) -> bool:
